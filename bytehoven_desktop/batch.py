@@ -1,0 +1,149 @@
+"""Folders of scores: which files to analyse, and a results file that survives interruption.
+
+Results are appended one document at a time and flushed to disk, so a batch killed at any
+moment loses at most the document in progress; ``resume`` skips documents whose content
+hash is already in the file (a renamed file is not analysed twice; a changed one is).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+from pathlib import Path
+from typing import Any, Iterable, Iterator, Sequence
+
+from .document import is_supported
+from .report import CSV_FIELDS, csv_row, dumps
+
+
+def iter_documents(paths: Iterable[str | os.PathLike[str]], recursive: bool = False,
+                   errors: list[tuple[str, str]] | None = None) -> Iterator[Path]:
+    """Score files named directly, or found in folders (sorted; symlink loops are visited once).
+
+    Paths that cannot be used are reported in ``errors`` as (path, message)."""
+    seen_dirs: set[tuple[int, int]] = set()
+    seen_files: set[str] = set()
+
+    def note(p: str, msg: str) -> None:
+        if errors is not None:
+            errors.append((p, msg))
+
+    def walk(folder: Path, depth: int) -> Iterator[Path]:
+        try:
+            st = folder.stat()
+        except OSError as exc:
+            note(str(folder), f"{folder}: cannot be read ({exc.strerror or exc})")
+            return
+        key = (st.st_dev, st.st_ino)
+        if key in seen_dirs:
+            return  # a symlink loop or a folder reached twice
+        seen_dirs.add(key)
+        try:
+            entries = sorted(os.scandir(folder), key=lambda e: e.name)
+        except OSError as exc:
+            note(str(folder), f"{folder}: cannot be listed ({exc.strerror or exc})")
+            return
+        for e in entries:
+            p = Path(e.path)
+            try:
+                if e.is_dir():
+                    if recursive:
+                        yield from walk(p, depth + 1)
+                elif is_supported(p) and e.is_file():
+                    yield p
+            except OSError:
+                continue
+
+    for raw in paths:
+        p = Path(raw)
+        if p.is_dir():
+            items: Iterable[Path] = walk(p, 0)
+        elif p.exists() or p.is_symlink():
+            items = [p]
+        else:
+            note(str(p), f"{p}: file not found")
+            continue
+        for item in items:
+            key = os.path.abspath(item)
+            if key not in seen_files:
+                seen_files.add(key)
+                yield item
+
+
+class ResultsFile:
+    """Append-only results: JSON Lines (one document per line) or CSV (one row per document)."""
+
+    def __init__(self, path: Path, labels: Sequence[str], resume: bool):
+        self.path = path
+        self.labels = list(labels)
+        self.csv = path.suffix.lower() == ".csv"
+        self.done: dict[str, dict[str, Any]] = {}
+        if resume and path.exists():
+            self._load_and_repair()
+            mode = "a"
+        else:
+            mode = "w"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._fh = path.open(mode, encoding="utf-8", newline="")
+        if self.csv and (mode == "w" or path.stat().st_size == 0):
+            self._fh.write(self._csv_line(None))
+            self._fh.flush()
+
+    def _fields(self) -> list[str]:
+        return list(CSV_FIELDS) + ["sha256"] + [f"p_{c}" for c in self.labels]
+
+    def _csv_line(self, doc: dict[str, Any] | None) -> str:
+        buf = io.StringIO()
+        w = csv.DictWriter(buf, fieldnames=self._fields())
+        if doc is None:
+            w.writeheader()
+        else:
+            row = csv_row(doc)
+            row["sha256"] = doc.get("sha256") or ""
+            for c in self.labels:
+                row[f"p_{c}"] = doc.get("composers", {}).get(c, "")
+            w.writerow(row)
+        return buf.getvalue()
+
+    def _load_and_repair(self) -> None:
+        """Read finished documents; drop a last line cut short by a crash so appends stay valid."""
+        data = self.path.read_bytes()
+        end = data.rfind(b"\n") + 1
+        if end != len(data):
+            with self.path.open("r+b") as fh:
+                fh.truncate(end)
+            data = data[:end]
+        text = data.decode("utf-8", errors="replace")
+        if self.csv:
+            for row in csv.DictReader(io.StringIO(text)):
+                if row.get("sha256"):
+                    self.done[row["sha256"]] = row
+        else:
+            for line in text.splitlines():
+                try:
+                    doc = json.loads(line)
+                except json.JSONDecodeError:
+                    continue
+                if isinstance(doc, dict) and doc.get("sha256") and not doc.get("cancelled"):
+                    self.done[doc["sha256"]] = doc
+
+    def is_done(self, sha256: str | None) -> bool:
+        return bool(sha256) and sha256 in self.done
+
+    def append(self, doc: dict[str, Any]) -> None:
+        self._fh.write(self._csv_line(doc) if self.csv else dumps(doc) + "\n")
+        self._fh.flush()
+        os.fsync(self._fh.fileno())
+        if doc.get("sha256") and not doc.get("cancelled"):
+            self.done[doc["sha256"]] = doc
+
+    def close(self) -> None:
+        self._fh.close()
+
+    def __enter__(self) -> "ResultsFile":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,180 @@
+"""``bytehoven analyze``: score files and folders in, one JSON object per document out."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import threading
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from pathlib import Path
+from typing import Any, Sequence
+
+from .batch import ResultsFile, iter_documents
+from .classifier import DEVICES, Classifier, ModelError, file_sha256, get_classifier
+from .pipeline import AnalysisOptions, analyze
+from .report import dumps, error_result
+
+
+def add_analysis_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--device", choices=DEVICES, default="auto", help="where inference runs (default: auto)")
+    p.add_argument("--batch-size", type=int, default=16, metavar="N", help="rows per inference batch")
+    p.add_argument("--model", type=Path, default=None, metavar="FILE", help="ONNX model (default: the shipped one)")
+    p.add_argument("--threads", type=int, default=None, metavar="N", help="CPU threads for inference")
+    p.add_argument("--threshold", type=float, default=None,
+                   help="abstain below this confidence (default: the model's calibrated value)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="bytehoven analyze",
+                                     description="Find every staff system in piano scores and say whose style it is.")
+    parser.add_argument("paths", nargs="+", metavar="PATH", help="PDF or image files, or folders of them")
+    parser.add_argument("-r", "--recursive", action="store_true", help="also look in sub-folders")
+    parser.add_argument("--out", type=Path, default=None, metavar="FILE",
+                        help="write results to FILE.jsonl or FILE.csv (default: JSON Lines on stdout)")
+    parser.add_argument("--resume", action="store_true",
+                        help="keep the results already in --out and skip those documents")
+    parser.add_argument("--jobs", type=int, default=1, metavar="N", help="documents analysed in parallel processes")
+    parser.add_argument("--max-pages", type=int, default=None, metavar="N", help="analyse at most N pages per document")
+    parser.add_argument("--page-timeout", type=float, default=60.0, metavar="S", help="skip a page after S seconds")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    add_analysis_arguments(parser)
+    return parser
+
+
+def _progress(total: int, quiet: bool) -> Any:
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit="doc", file=sys.stderr, disable=quiet or None, dynamic_ncols=True)
+
+
+# -- worker processes (--jobs > 1) ------------------------------------------------------
+_worker_clf: Classifier | None = None
+_worker_opts: AnalysisOptions | None = None
+
+
+def _worker_init(model: str | None, device: str, threads: int | None, batch: int, opts: AnalysisOptions) -> None:
+    global _worker_clf, _worker_opts
+    _worker_clf = get_classifier(model, device, threads, batch)
+    _worker_opts = opts
+
+
+def _worker_analyze(path: str) -> dict[str, Any]:
+    assert _worker_clf is not None and _worker_opts is not None
+    return analyze(path, _worker_clf, _worker_opts).to_json()
+
+
+def run_analyze(argv: Sequence[str]) -> int:
+    args = build_parser().parse_args(argv)
+    if args.resume and args.out is None:
+        print("bytehoven: --resume needs --out FILE", file=sys.stderr)
+        return 2
+    if args.out is not None and args.out.suffix.lower() not in (".jsonl", ".json", ".csv"):
+        print("bytehoven: --out must end in .jsonl or .csv", file=sys.stderr)
+        return 2
+    jobs = max(1, args.jobs)
+    threads = args.threads or max(1, (os.cpu_count() or 1) // jobs)
+    try:
+        clf = get_classifier(args.model, args.device, threads, args.batch_size)
+    except ModelError as exc:
+        print(f"bytehoven: {exc}", file=sys.stderr)
+        return 2
+    if clf.notice:
+        print(f"bytehoven: {clf.notice}", file=sys.stderr)
+    opts = AnalysisOptions(threshold=args.threshold, page_timeout=args.page_timeout, max_pages=args.max_pages)
+
+    problems: list[tuple[str, str]] = []
+    files = list(iter_documents(args.paths, args.recursive, problems))
+    sink = ResultsFile(args.out, clf.labels, args.resume) if args.out else None
+    ok = 0
+    failures = 0
+
+    def emit(doc: dict[str, Any], bar: Any) -> None:
+        nonlocal ok, failures
+        if doc.get("error"):
+            failures += 1
+            bar.write(f"bytehoven: {doc['error']}", file=sys.stderr)
+        else:
+            ok += 1
+        if sink is not None:
+            sink.append(doc)
+        else:
+            sys.stdout.write(dumps(doc) + "\n")
+            sys.stdout.flush()
+        bar.update(1)
+
+    with _progress(len(files) + len(problems), args.quiet) as bar:
+        for path, message in problems:
+            emit(error_result(path, message, clf.device, clf.info.name, clf.info.sha256).to_json(), bar)
+        todo: list[Path] = []
+        skipped = 0
+        for f in files:
+            if sink is not None and args.resume:
+                try:
+                    sha = file_sha256(f)
+                except OSError:
+                    sha = None
+                if sink.is_done(sha):
+                    skipped += 1
+                    bar.update(1)
+                    continue
+            todo.append(f)
+        try:
+            if jobs == 1:
+                for f in todo:
+                    emit(analyze(f, clf, opts).to_json(), bar)
+            else:
+                _run_parallel(todo, args, jobs, threads, opts, emit, bar)
+        except KeyboardInterrupt:
+            bar.write("bytehoven: interrupted; finished documents are saved" +
+                      (" (continue with --resume)" if sink else ""), file=sys.stderr)
+            if sink is not None:
+                sink.close()
+            return 130
+    if sink is not None:
+        sink.close()
+    if skipped:
+        print(f"bytehoven: {skipped} document(s) already in {args.out}, skipped", file=sys.stderr)
+    if ok == 0 and (failures or not skipped):
+        if not files and not problems:
+            print("bytehoven: no PDF or image files found", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _run_parallel(todo: list[Path], args: argparse.Namespace, jobs: int, threads: int, opts: AnalysisOptions,
+                  emit: Any, bar: Any) -> None:
+    init = (str(args.model) if args.model else None, args.device, threads, args.batch_size, opts)
+    pool = ProcessPoolExecutor(max_workers=jobs, initializer=_worker_init, initargs=init)
+    try:
+        queue = list(todo)
+        running: dict[Future, Path] = {}
+        while queue or running:
+            while queue and len(running) < jobs * 2:
+                f = queue.pop(0)
+                running[pool.submit(_worker_analyze, str(f))] = f
+            finished, _ = wait(running, return_when=FIRST_COMPLETED)
+            for fut in finished:
+                f = running.pop(fut)
+                try:
+                    emit(fut.result(), bar)
+                except Exception as exc:  # a worker died (e.g. a crash inside a PDF library)
+                    emit(error_result(str(f), f"{f}: analysis crashed ({type(exc).__name__})").to_json(), bar)
+                    if "BrokenProcessPool" in type(exc).__name__:
+                        pool.shutdown(wait=False, cancel_futures=True)
+                        pool = ProcessPoolExecutor(max_workers=jobs, initializer=_worker_init, initargs=init)
+                        queue = [running.pop(x) for x in list(running)] + queue
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "analyze":
+        argv = argv[1:]
+    return run_analyze(argv)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    threading.current_thread().name = "main"
+    sys.exit(main())

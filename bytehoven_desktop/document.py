@@ -1,0 +1,149 @@
+"""Score documents (PDF or image scans) as lazily rendered grayscale pages.
+
+A document is opened once; each page is rendered on demand, so a 1000-page PDF costs
+the memory of one page. Page coordinates are PDF points (1/72 inch) for PDFs and for
+images (a scan's pixels converted with its stated resolution, 96 dpi when it states
+none), so boxes mean the same thing whatever the source.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+import pymupdf
+
+PDF_SUFFIXES = {".pdf"}
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp"}
+SUPPORTED_SUFFIXES = PDF_SUFFIXES | IMAGE_SUFFIXES
+
+# A page is never rasterised beyond this many pixels: a 20000 x 20000 pt page at
+# 150 dpi would need 1.7 GB. Larger pages are rendered at a lower resolution.
+MAX_PAGE_PIXELS = 40_000_000
+
+pymupdf.TOOLS.mupdf_display_errors(False)
+pymupdf.TOOLS.mupdf_display_warnings(False)
+
+
+class DocumentError(Exception):
+    """A document that cannot be read; the message is meant for people."""
+
+
+@dataclass(frozen=True)
+class PageImage:
+    """One rendered page: ``gray`` pixels and how they map to page coordinates."""
+
+    index: int  # 0-based
+    gray: np.ndarray  # uint8, H x W, paper white (255)
+    scale: float  # pixels per page unit (point)
+    width: float  # page size in points
+    height: float
+    downscaled: bool = False  # True when MAX_PAGE_PIXELS forced a lower resolution
+
+    def to_page(self, box_px: tuple[float, float, float, float]) -> tuple[float, float, float, float]:
+        """Convert a pixel box of ``gray`` to page coordinates (points)."""
+        s = self.scale
+        return (box_px[0] / s, box_px[1] / s, box_px[2] / s, box_px[3] / s)
+
+
+class Document:
+    """An open score. Use as a context manager; ``render`` pages one at a time."""
+
+    def __init__(self, path: str | os.PathLike[str]):
+        self.path = Path(path)
+        self._doc: pymupdf.Document | None = None
+        if not self.path.exists():
+            raise DocumentError(f"{self.path}: file not found")
+        if self.path.is_dir():
+            raise DocumentError(f"{self.path}: is a folder, not a score")
+        try:
+            with self.path.open("rb") as fh:
+                head = fh.read(1024)
+        except OSError as exc:
+            raise DocumentError(f"{self.path}: cannot be read ({exc.strerror or exc})") from None
+        self.kind = "image" if self.path.suffix.lower() in IMAGE_SUFFIXES else "pdf"
+        if self.kind == "pdf" and b"%PDF" not in head:
+            raise DocumentError(f"{self.path}: not a PDF file (no PDF header)")
+        try:
+            # MuPDF opens images (PNG, JPEG, multi-page TIFF) as documents too, decoding lazily.
+            doc = pymupdf.open(self.path, filetype="pdf" if self.kind == "pdf" else None)
+        except Exception as exc:  # MuPDF raises various types for damaged files
+            what = "damaged PDF" if self.kind == "pdf" else "unreadable image"
+            raise DocumentError(f"{self.path}: {what} that cannot be opened ({_short(exc)})") from None
+        if doc.needs_pass and not doc.authenticate(""):
+            # An owner-only password (printing restrictions) opens with the empty password above.
+            doc.close()
+            raise DocumentError(f"{self.path}: PDF is encrypted with a password; open it in a PDF "
+                                "reader and save an unprotected copy")
+        if doc.page_count == 0:
+            doc.close()
+            raise DocumentError(f"{self.path}: document has no pages")
+        self._doc = doc
+
+    @property
+    def page_count(self) -> int:
+        return self._require().page_count
+
+    def _require(self) -> pymupdf.Document:
+        if self._doc is None:
+            raise DocumentError(f"{self.path}: document is closed")
+        return self._doc
+
+    def page_size(self, index: int) -> tuple[float, float]:
+        """Page size in points (images: pixels at their stated resolution, MuPDF assumes 96 dpi)."""
+        rect = self._require()[index].rect
+        return float(rect.width), float(rect.height)
+
+    def render(self, index: int, dpi: float = 150.0) -> PageImage:
+        """Render page ``index`` (0-based) to grayscale at ``dpi`` (capped by MAX_PAGE_PIXELS)."""
+        if not 0 <= index < self.page_count:
+            raise IndexError(index)
+        try:
+            width, height = self.page_size(index)
+            scale = dpi / 72.0
+            downscaled = False
+            if width * height * scale * scale > MAX_PAGE_PIXELS:
+                scale = (MAX_PAGE_PIXELS / max(width * height, 1.0)) ** 0.5
+                downscaled = True
+            page = self._require()[index]
+            pix = page.get_pixmap(matrix=pymupdf.Matrix(scale, scale), colorspace=pymupdf.csGRAY, alpha=False,
+                                  annots=False)
+        except DocumentError:
+            raise
+        except Exception as exc:
+            raise DocumentError(f"{self.path}: page {index + 1} cannot be rendered ({_short(exc)})") from None
+        gray = np.frombuffer(pix.samples, dtype=np.uint8).reshape(pix.height, pix.stride)[:, : pix.width]
+        # Scale actually used: MuPDF rounds the pixmap to whole pixels.
+        real_scale = pix.width / width if width > 0 else scale
+        return PageImage(index, np.ascontiguousarray(gray), real_scale, width, height, downscaled)
+
+    def pages(self, dpi: float = 150.0) -> Iterator[PageImage]:
+        for i in range(self.page_count):
+            yield self.render(i, dpi)
+
+    def close(self) -> None:
+        if self._doc is not None:
+            self._doc.close()
+            self._doc = None
+
+    def __enter__(self) -> "Document":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def open_document(path: str | os.PathLike[str]) -> Document:
+    return Document(path)
+
+
+def is_supported(path: Path) -> bool:
+    return path.suffix.lower() in SUPPORTED_SUFFIXES
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return text[:200]

@@ -1,0 +1,210 @@
+"""Results per row, page and document; aggregation and the JSON/CSV forms users get.
+
+A page or document composer is the top of the *mean* of its row probabilities. It is
+withheld (``composer = None``) with a reason when there is no music, or when that mean
+probability is below the abstain threshold (calibrated on dev data and stored in the model).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+
+NO_MUSIC = "no music"
+UNCERTAIN = "uncertain"
+DEFAULT_ABSTAIN_THRESHOLD = 0.4
+
+
+@dataclass
+class SystemResult:
+    bbox: tuple[float, float, float, float]  # page coordinates (points), x0, y0, x1, y1
+    probs: np.ndarray  # per composer, in label order
+    labels: Sequence[str]
+    staves: int = 2
+
+    @property
+    def top(self) -> int:
+        return int(np.argmax(self.probs))
+
+    @property
+    def composer(self) -> str:
+        return self.labels[self.top]
+
+    @property
+    def confidence(self) -> float:
+        return float(self.probs[self.top])
+
+    def ranked(self, k: int = 5) -> list[tuple[str, float]]:
+        order = np.argsort(-self.probs)[:k]
+        return [(self.labels[i], float(self.probs[i])) for i in order]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "bbox": [round(float(v), 2) for v in self.bbox],
+            "composer": self.composer,
+            "confidence": round(self.confidence, 5),
+            "composers": _prob_dict(self.labels, self.probs),
+            "staves": self.staves,
+        }
+
+
+@dataclass(frozen=True)
+class Summary:
+    """Aggregate of some rows: what a page or a document reports."""
+
+    composer: str | None
+    confidence: float | None
+    best_guess: str | None
+    composers: dict[str, float]  # mean row probability per composer
+    wins: dict[str, int]  # rows won per composer
+    rows: int
+    reason: str | None  # why composer is None
+
+    @property
+    def abstained(self) -> bool:
+        return self.composer is None
+
+
+def summarize(rows: Iterable[SystemResult], labels: Sequence[str], threshold: float) -> Summary:
+    rows = list(rows)
+    if not rows:
+        return Summary(None, None, None, {}, {}, 0, NO_MUSIC)
+    probs = np.stack([r.probs for r in rows])
+    mean = probs.mean(axis=0)
+    top = int(np.argmax(mean))
+    wins_arr = np.bincount(probs.argmax(axis=1), minlength=len(labels))
+    wins = {labels[i]: int(n) for i, n in enumerate(wins_arr) if n}
+    conf = float(mean[top])
+    composer: str | None = labels[top]
+    reason = None
+    if conf < threshold:
+        composer, reason = None, UNCERTAIN
+    return Summary(composer, conf, labels[top], _prob_dict(labels, mean), wins, len(rows), reason)
+
+
+@dataclass
+class PageResult:
+    page: int  # 1-based
+    systems: list[SystemResult]
+    summary: Summary
+    width: float = 0.0  # page size in points
+    height: float = 0.0
+    error: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        s = self.summary
+        return {
+            "page": self.page,
+            "composer": s.composer,
+            "confidence": _round(s.confidence),
+            "composers": s.composers,
+            "best_guess": s.best_guess,
+            "reason": s.reason if self.error is None else "error",
+            "rows_won": s.wins,
+            "size": [round(self.width, 2), round(self.height, 2)],
+            "error": self.error,
+            "notes": self.notes,
+            "systems": [r.to_json() for r in self.systems],
+        }
+
+
+@dataclass
+class DocumentResult:
+    path: str
+    sha256: str | None
+    pages: int
+    page_results: list[PageResult]
+    summary: Summary
+    device: str
+    model_name: str | None
+    model_sha256: str | None
+    error: str | None = None
+    notices: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+    cancelled: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        s = self.summary
+        return {
+            "path": self.path,
+            "sha256": self.sha256,
+            "pages": self.pages,
+            "composer": s.composer,
+            "confidence": _round(s.confidence),
+            "composers": s.composers,
+            "best_guess": s.best_guess,
+            "reason": s.reason if self.error is None else "error",
+            "rows": s.rows,
+            "rows_won": s.wins,
+            "device": self.device,
+            "model": {"name": self.model_name, "sha256": self.model_sha256},
+            "error": self.error,
+            "notices": self.notices,
+            "cancelled": self.cancelled,
+            "seconds": round(self.seconds, 3),
+            "page_results": [p.to_json() for p in self.page_results],
+        }
+
+
+def document_summary(pages: Iterable[PageResult], labels: Sequence[str], threshold: float) -> Summary:
+    return summarize((r for p in pages for r in p.systems), labels, threshold)
+
+
+def error_result(path: str, message: str, device: str = "", model_name: str | None = None,
+                 model_sha256: str | None = None, sha256: str | None = None, pages: int = 0) -> DocumentResult:
+    """A document that could not be analysed: kept in the report with its reason."""
+    summary = Summary(None, None, None, {}, {}, 0, "error")
+    return DocumentResult(path, sha256, pages, [], summary, device, model_name, model_sha256, error=message)
+
+
+CSV_FIELDS = ("path", "pages", "rows", "composer", "confidence", "best_guess", "reason", "device", "model",
+              "error")
+
+
+def csv_row(doc: dict[str, Any]) -> dict[str, Any]:
+    """One flat CSV row from a document's JSON form (per-composer columns appended by the writer)."""
+    return {
+        "path": doc.get("path"),
+        "pages": doc.get("pages"),
+        "rows": doc.get("rows"),
+        "composer": doc.get("composer") or "",
+        "confidence": "" if doc.get("confidence") is None else doc["confidence"],
+        "best_guess": doc.get("best_guess") or "",
+        "reason": doc.get("reason") or "",
+        "device": doc.get("device"),
+        "model": (doc.get("model") or {}).get("name"),
+        "error": doc.get("error") or "",
+    }
+
+
+def to_csv(docs: Sequence[dict[str, Any]], labels: Sequence[str] = ()) -> str:
+    """Documents as CSV: one line per document, a column per composer's mean probability."""
+    labels = list(labels) or sorted({k for d in docs for k in d.get("composers", {})})
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=list(CSV_FIELDS) + [f"p_{c}" for c in labels])
+    writer.writeheader()
+    for d in docs:
+        row = csv_row(d)
+        for c in labels:
+            row[f"p_{c}"] = d.get("composers", {}).get(c, "")
+        writer.writerow(row)
+    return buf.getvalue()
+
+
+def dumps(doc: dict[str, Any]) -> str:
+    """A document as one JSON line. File names are data: never interpreted, only escaped."""
+    return json.dumps(doc, ensure_ascii=False, separators=(",", ":"))
+
+
+def _prob_dict(labels: Sequence[str], probs: np.ndarray) -> dict[str, float]:
+    return {lab: round(float(p), 5) for lab, p in zip(labels, probs)}
+
+
+def _round(v: float | None) -> float | None:
+    return None if v is None else round(float(v), 5)
