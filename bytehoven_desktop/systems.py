@@ -62,7 +62,7 @@ class PageSystems:
 
     systems: list[System]
     metrics: StaffMetrics | None
-    skew_deg: float = 0.0  # the image was rotated by -skew_deg before detection
+    skew_deg: float = 0.0  # rotate(image, skew_deg) levels the staff lines (the frame of the boxes)
     size: tuple[int, int] = (0, 0)  # (height, width) of the image
     notes: list[str] = field(default_factory=list)
 

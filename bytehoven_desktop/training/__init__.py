@@ -1,0 +1,1 @@
+"""Training-side tools: data rendering, model definition and training loops."""

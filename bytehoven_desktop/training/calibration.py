@@ -1,0 +1,74 @@
+"""Confidence calibration: temperature scaling, expected calibration error, abstain threshold."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Sequence
+
+import numpy as np
+
+
+def _nll(logits: np.ndarray, y: np.ndarray, t: float) -> float:
+    z = logits / t
+    z = z - z.max(axis=1, keepdims=True)
+    logp = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+    return float(-logp[np.arange(len(y)), y].mean())
+
+
+def fit_temperature(logits: np.ndarray, y: np.ndarray) -> float:
+    """The temperature minimising dev negative log-likelihood (golden-section search on log t)."""
+    if len(y) == 0:
+        return 1.0
+    lo, hi = np.log(0.05), np.log(20.0)
+    g = (np.sqrt(5) - 1) / 2
+    a, b = hi - g * (hi - lo), lo + g * (hi - lo)
+    for _ in range(60):
+        if _nll(logits, y, float(np.exp(a))) < _nll(logits, y, float(np.exp(b))):
+            hi = b
+        else:
+            lo = a
+        a, b = hi - g * (hi - lo), lo + g * (hi - lo)
+    return float(np.exp((lo + hi) / 2))
+
+
+def ece(probs: np.ndarray, y: np.ndarray, bins: int = 15) -> float:
+    """Expected calibration error of the top prediction (equal-width bins)."""
+    if len(y) == 0:
+        return 0.0
+    conf = probs.max(axis=1)
+    right = probs.argmax(axis=1) == y
+    edges = np.linspace(0, 1, bins + 1)
+    total = 0.0
+    for lo, hi in zip(edges[:-1], edges[1:]):
+        m = (conf > lo) & (conf <= hi)
+        if m.any():
+            total += m.mean() * abs(right[m].mean() - conf[m].mean())
+    return float(total)
+
+
+def page_means(probs: np.ndarray, y: np.ndarray, pages: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    groups: dict[str, list[int]] = defaultdict(list)
+    for i, p in enumerate(pages):
+        groups[p].append(i)
+    mp = np.stack([probs[ix].mean(axis=0) for ix in groups.values()]) if groups else np.zeros((0, probs.shape[1]))
+    my = np.array([y[ix[0]] for ix in groups.values()], np.int64)
+    return mp, my
+
+
+def abstain_threshold(probs: np.ndarray, y: np.ndarray, pages: Sequence[str], floor: float = 0.15) -> float:
+    """Lowest page confidence at which the page's answer is more likely right than wrong.
+
+    Pages (mean of their rows' calibrated probabilities) are sorted by confidence; the
+    threshold is where the accuracy of the pages just above it (a sliding window) reaches 50 %."""
+    mp, my = page_means(probs, y, pages)
+    if len(my) < 20:
+        return 0.4
+    conf = mp.max(axis=1)
+    right = (mp.argmax(axis=1) == my).astype(np.float64)
+    order = np.argsort(conf)
+    conf, right = conf[order], right[order]
+    win = max(10, len(conf) // 20)
+    for i in range(0, len(conf) - win):
+        if right[i: i + win].mean() >= 0.5:
+            return float(max(floor, conf[i]))
+    return float(max(floor, conf[-1]))

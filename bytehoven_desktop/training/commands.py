@@ -1,0 +1,90 @@
+"""``bytehoven dataset | train | export | evaluate``: the model's whole pipeline, rerunnable."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+from pathlib import Path
+from typing import Sequence
+
+DEFAULT_HEIGHT, DEFAULT_WIDTH = 40, 256
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="bytehoven")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    d = sub.add_parser("dataset", help="cut the corpus into row images")
+    d.add_argument("--corpus", type=Path, required=True, help="the corpus folder (with manifest.csv)")
+    d.add_argument("--out", type=Path, required=True)
+    d.add_argument("--height", type=int, default=DEFAULT_HEIGHT)
+    d.add_argument("--width", type=int, default=DEFAULT_WIDTH)
+    d.add_argument("--jobs", type=int, default=2)
+    d.add_argument("--seed", type=int, default=0, help="split seed")
+    d.add_argument("--only", choices=("symbolic", "engraved", "scan"), default=None)
+
+    t = sub.add_parser("train", help="train (or continue training) the ResNet50")
+    t.add_argument("--data", type=Path, required=True)
+    t.add_argument("--run", type=Path, required=True, help="folder for checkpoints and the log")
+    t.add_argument("--samples", type=int, default=200_000, help="row images to train on in total")
+    t.add_argument("--batch", type=int, default=32)
+    t.add_argument("--lr", type=float, default=1e-3)
+    t.add_argument("--threads", type=int, default=2)
+    t.add_argument("--no-scans", action="store_true", help="do not train on train-split scans")
+    t.add_argument("--stop-after", type=float, default=None, metavar="MINUTES",
+                   help="checkpoint and stop after this long (continue later with the same command)")
+
+    e = sub.add_parser("export", help="calibrate a checkpoint on dev and write the ONNX model")
+    e.add_argument("--checkpoint", type=Path, required=True)
+    e.add_argument("--data", type=Path, required=True, help="dataset (its dev rows calibrate the model)")
+    e.add_argument("--corpus", type=Path, default=None, help="corpus, to record its manifest hash")
+    e.add_argument("--out", type=Path, required=True)
+    e.add_argument("--name", default=None)
+
+    v = sub.add_parser("evaluate", help="measure a model on the test groups and on real scans")
+    v.add_argument("--corpus", type=Path, required=True)
+    v.add_argument("--model", type=Path, default=None)
+    v.add_argument("--data", type=Path, default=None, help="a dataset built by `bytehoven dataset` "
+                   "(default: build the dev/test rows into --work)")
+    v.add_argument("--work", type=Path, default=Path("data/eval"))
+    v.add_argument("--out", type=Path, default=Path("runs/evaluation"))
+    v.add_argument("--split", default="test")
+    v.add_argument("--threads", type=int, default=None)
+    return p
+
+
+def main(argv: Sequence[str]) -> int:
+    args = _parser().parse_args(list(argv))
+    if args.command == "dataset":
+        from .dataset import build
+
+        build(args.corpus, args.out, args.height, args.width, args.jobs, args.seed, args.only)
+        return 0
+    if args.command == "train":
+        from .train import train
+
+        train(args.data, args.run, args.samples, args.batch, args.lr, args.threads,
+              include_scans=not args.no_scans, stop_after_minutes=args.stop_after)
+        return 0
+    if args.command == "export":
+        from .corpus import manifest_sha256
+        from .export import export
+
+        sha = manifest_sha256(args.corpus) if args.corpus else json.loads(
+            (args.data / "dataset.json").read_text()).get("corpus_manifest_sha256", "")
+        report = export(args.checkpoint, args.out, args.data, sha, args.name,
+                        "bytehoven " + " ".join(shlex.quote(a) for a in argv))
+        print(json.dumps(report, indent=1))
+        return 0
+    if args.command == "evaluate":
+        from .evaluate import evaluate
+
+        evaluate(args.corpus, args.model, args.data, args.work, args.out, args.split, args.threads)
+        return 0
+    return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,82 @@
+"""Checkpoint → calibrated ONNX model with everything the app needs in its metadata."""
+
+from __future__ import annotations
+
+import json
+import shlex
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .calibration import abstain_threshold, ece, fit_temperature
+from .model import CamExport, ResNet50
+from .train import evaluate_rows, load_data
+
+
+def load_checkpoint(path: Path) -> tuple[ResNet50, dict]:
+    state = torch.load(path, map_location="cpu", weights_only=False)
+    net = ResNet50(len(state["labels"]))
+    net.load_state_dict(state["model"])
+    net.eval()
+    return net, state
+
+
+def dev_logits(net: ResNet50, data_dir: Path, labels: list[str]) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Logits, labels and page keys of every dev row (engraved and symbolic sources)."""
+    data = load_data(data_dir, in_memory=False)
+    idx = np.array([i for i, m in enumerate(data.meta) if m["split"] == "dev" and m["kind"] != "scan"])
+    _, logits = evaluate_rows(net, data, idx, labels)
+    y = np.array([labels.index(data.meta[i]["composer"]) for i in idx])
+    pages = [f'{data.meta[i]["source"]}#{data.meta[i]["variant"]}#{data.meta[i]["page"]}' for i in idx]
+    return logits, y, pages
+
+
+def export(checkpoint: Path, out: Path, data_dir: Path | None, corpus_sha256: str = "", name: str | None = None,
+           command: str | None = None) -> dict:
+    net, state = load_checkpoint(checkpoint)
+    labels = state["labels"]
+    meta = {
+        "name": name or out.stem,
+        "labels": json.dumps(labels),
+        "input_height": str(state["height"]),
+        "input_width": str(state["width"]),
+        "mean": str(state["mean"]),
+        "std": str(state["std"]),
+        "architecture": "ResNet50 (bottleneck [3,4,6,3], 1 grey channel, from scratch)",
+        "corpus_manifest_sha256": corpus_sha256,
+        "training_command": command or " ".join(shlex.quote(a) for a in sys.argv),
+        "training_steps": str(state["step"]),
+    }
+    report: dict = {}
+    if data_dir is not None:
+        logits, y, pages = dev_logits(net, data_dir, labels)
+        t = fit_temperature(logits, y)
+        probs_raw = _softmax(logits)
+        probs = _softmax(logits / t)
+        thr = abstain_threshold(probs, y, pages)
+        meta.update(temperature=f"{t:.4f}", abstain_threshold=f"{thr:.4f}")
+        report = {"dev_rows": int(len(y)), "dev_row_top1": float((probs.argmax(1) == y).mean()),
+                  "temperature": t, "ece_before": ece(probs_raw, y), "ece_after": ece(probs, y),
+                  "abstain_threshold": thr}
+    x = torch.zeros(2, 1, state["height"], state["width"])
+    out.parent.mkdir(parents=True, exist_ok=True)
+    torch.onnx.export(CamExport(net), (x,), str(out), input_names=["input"], output_names=["logits", "cam"],
+                      dynamic_axes={"input": {0: "N"}, "logits": {0: "N"}, "cam": {0: "N"}}, opset_version=17,
+                      dynamo=False)
+    import onnx
+
+    model = onnx.load(str(out))
+    del model.metadata_props[:]
+    for k, v in meta.items():
+        p = model.metadata_props.add()
+        p.key, p.value = k, v
+    onnx.save(model, str(out))
+    return report
+
+
+def _softmax(z: np.ndarray) -> np.ndarray:
+    z = z - z.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)

@@ -1,0 +1,168 @@
+"""Train the ResNet50 on a row dataset, in resumable chunks.
+
+``bytehoven train --data data/rows --run runs/r1 --samples 200000`` trains for that many
+row images (class-balanced sampling with replacement), checkpointing to ``run/last.pt``
+every few minutes; running the same command again continues where it stopped. The best
+checkpoint by dev accuracy is kept as ``run/best.pt``. A log goes to ``run/train.log``.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .augment import augment, center
+from .model import ResNet50
+
+MEAN, STD = 0.8, 0.3  # grey rows are mostly white paper
+
+
+@dataclass
+class RowData:
+    rows: np.ndarray  # N x sh x sw uint8 (stored crops)
+    meta: list[dict[str, str]]
+    height: int
+    width: int
+
+    def where(self, **eq: str) -> np.ndarray:
+        return np.array([i for i, m in enumerate(self.meta) if all(m[k] == v for k, v in eq.items())], np.int64)
+
+
+def load_data(data: Path, in_memory: bool = True) -> RowData:
+    info = json.loads((data / "dataset.json").read_text())
+    rows = np.load(data / "rows.npy", mmap_mode=None if in_memory else "r")
+    with (data / "rows.csv").open(newline="") as fh:
+        meta = list(csv.DictReader(fh))
+    return RowData(rows, meta, info["height"], info["width"])
+
+
+def to_tensor(batch: np.ndarray) -> torch.Tensor:
+    x = torch.from_numpy(batch.astype(np.float32) / 255.0)
+    return ((x - MEAN) / STD)[:, None].contiguous(memory_format=torch.channels_last)
+
+
+def evaluate_rows(net: ResNet50, data: RowData, idx: np.ndarray, labels: list[str], batch: int = 128) -> tuple[float, np.ndarray]:
+    """Top-1 accuracy and logits of rows ``idx`` (centre crops)."""
+    net.eval()
+    out = []
+    with torch.no_grad():
+        for i in range(0, len(idx), batch):
+            b = np.stack([center(data.rows[j], data.height, data.width) for j in idx[i: i + batch]])
+            out.append(net(to_tensor(b)).float().numpy())
+    net.train()
+    logits = np.concatenate(out) if out else np.zeros((0, len(labels)), np.float32)
+    y = np.array([labels.index(data.meta[j]["composer"]) for j in idx])
+    acc = float((logits.argmax(1) == y).mean()) if len(y) else 0.0
+    return acc, logits
+
+
+def train(data_dir: Path, run: Path, samples: int, batch: int = 32, lr: float = 1e-3, threads: int = 2,
+          checkpoint_minutes: float = 10.0, dev_rows: int = 3000, include_scans: bool = True,
+          seed: int = 0, stop_after_minutes: float | None = None) -> Path:
+    run.mkdir(parents=True, exist_ok=True)
+    torch.set_num_threads(threads)
+    log = (run / "train.log").open("a")
+
+    def say(msg: str) -> None:
+        line = f"{time.strftime('%Y-%m-%d %H:%M:%S')} {msg}"
+        print(line, flush=True)
+        log.write(line + "\n")
+        log.flush()
+
+    data = load_data(data_dir)
+    labels = sorted({m["composer"] for m in data.meta})
+    kinds = {"symbolic", "engraved"} | ({"scan"} if include_scans else set())
+    train_idx = np.array([i for i, m in enumerate(data.meta) if m["split"] == "train" and m["kind"] in kinds])
+    dev_all = np.array([i for i, m in enumerate(data.meta) if m["split"] == "dev" and m["kind"] != "scan"])
+    rng_dev = np.random.default_rng(1234)
+    dev_idx = np.sort(rng_dev.choice(dev_all, min(dev_rows, len(dev_all)), replace=False)) if len(dev_all) else dev_all
+    y_all = np.array([labels.index(m["composer"]) for m in data.meta])
+    # Nearly balanced sampling: a composer is drawn with probability ~ rows**0.3, so the
+    # small classes are seen often while the big ones' variety is still used.
+    counts = np.bincount(y_all[train_idx], minlength=len(labels)).astype(np.float64)
+    w = np.maximum(counts[y_all[train_idx]], 1) ** -0.7
+    w /= w.sum()
+
+    net = ResNet50(len(labels)).to(memory_format=torch.channels_last)
+    opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=0.05)
+    total_steps = max(1, samples // batch)
+    warm = min(500, total_steps // 10 + 1)
+
+    def lr_at(step: int) -> float:
+        if step < warm:
+            return lr * (step + 1) / warm
+        p = (step - warm) / max(1, total_steps - warm)
+        return lr * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * min(1.0, p))))
+
+    step, best = 0, -1.0
+    ck = run / "last.pt"
+    if ck.exists():
+        state = torch.load(ck, map_location="cpu", weights_only=False)
+        net.load_state_dict(state["model"])
+        opt.load_state_dict(state["opt"])
+        step, best = state["step"], state["best"]
+        if state.get("labels") != labels:
+            raise SystemExit(f"{ck}: trained on other labels; use a new --run folder")
+        say(f"resumed at step {step}/{total_steps} (best dev {best:.4f})")
+    else:
+        say(f"start: {len(train_idx)} train rows, {len(dev_idx)} dev rows, {len(labels)} composers, "
+            f"counts {dict(zip(labels, counts.astype(int).tolist()))}, {total_steps} steps of {batch}")
+    (run / "config.json").write_text(json.dumps({
+        "data": str(data_dir), "samples": samples, "batch": batch, "lr": lr, "labels": labels,
+        "height": data.height, "width": data.width, "mean": MEAN, "std": STD, "seed": seed,
+        "include_scans": include_scans}, indent=1))
+
+    def save(path: Path) -> None:
+        tmp = path.with_suffix(".tmp")
+        torch.save({"model": net.state_dict(), "opt": opt.state_dict(), "step": step, "best": best,
+                    "labels": labels, "height": data.height, "width": data.width, "mean": MEAN, "std": STD}, tmp)
+        os.replace(tmp, path)
+
+    rng = np.random.default_rng(seed + step)
+    net.train()
+    t_start = time.time()
+    t_ck = time.time()
+    run_loss, run_acc, seen = 0.0, 0.0, 0
+    while step < total_steps:
+        for g in opt.param_groups:
+            g["lr"] = lr_at(step)
+        pick = rng.choice(train_idx, batch, p=w)
+        xb = np.stack([augment(data.rows[j], data.height, data.width, rng) for j in pick])
+        yb = torch.from_numpy(y_all[pick])
+        logits = net(to_tensor(xb))
+        loss = F.cross_entropy(logits, yb, label_smoothing=0.1)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        step += 1
+        run_loss += float(loss)
+        run_acc += float((logits.argmax(1) == yb).float().mean())
+        seen += 1
+        if step % 50 == 0:
+            rate = seen * batch / max(1e-9, time.time() - t_start)
+            say(f"step {step}/{total_steps} loss {run_loss / 50:.3f} acc {run_acc / 50:.3f} lr {lr_at(step):.2e} "
+                f"{rate:.1f} img/s")
+            run_loss, run_acc = 0.0, 0.0
+        done = step >= total_steps
+        out_of_time = stop_after_minutes is not None and (time.time() - t_start) / 60 > stop_after_minutes
+        if done or out_of_time or (time.time() - t_ck) / 60 > checkpoint_minutes:
+            acc, _ = evaluate_rows(net, data, dev_idx, labels)
+            if acc > best:
+                best = acc
+                save(run / "best.pt")
+            save(ck)
+            say(f"checkpoint step {step}: dev row accuracy {acc:.4f} (best {best:.4f})")
+            t_ck = time.time()
+            if out_of_time:
+                say("stopping for now (time budget); run the same command to continue")
+                break
+    return run / "best.pt"

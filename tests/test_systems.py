@@ -1,0 +1,99 @@
+"""Row detection on generated pages: clean, skewed, noisy, unevenly lit, JPEG'd, and text-only."""
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from bytehoven_desktop.document import Document
+from bytehoven_desktop.systems import detect_systems, rotate
+from fixtures import make_score_pdf, make_text_pdf
+
+
+@pytest.fixture(scope="module")
+def page(tmp_path_factory: pytest.TempPathFactory) -> np.ndarray:
+    pdf = make_score_pdf(tmp_path_factory.mktemp("s") / "score.pdf", pages=1, systems_per_page=5)
+    with Document(pdf) as d:
+        return d.render(0, 150).gray
+
+
+def test_clean_page_finds_every_grand_staff(page: np.ndarray) -> None:
+    found = detect_systems(page)
+    assert len(found.systems) == 5
+    assert all(s.staff_count == 2 for s in found.systems)
+    tops = [s.lines_box[1] for s in found.systems]
+    assert tops == sorted(tops)
+    # Boxes of neighbouring rows never overlap.
+    for a, b in zip(found.systems, found.systems[1:]):
+        assert a.box[3] <= b.box[1] + 1e-6
+    assert 6 < found.metrics.interline < 20
+
+
+@pytest.mark.parametrize("angle", [-3.0, -1.5, 2.0, 3.0])
+def test_skew_up_to_three_degrees(page: np.ndarray, angle: float) -> None:
+    skewed = rotate(page, angle)
+    found = detect_systems(skewed)
+    assert len(found.systems) == 5
+    assert abs(found.skew_deg + angle) < 0.5  # rotating back by the same angle levels it
+    for s in found.systems:
+        x0, y0, x1, y1 = found.original_box(s.box)
+        assert 0 <= x0 < x1 <= page.shape[1] and 0 <= y0 < y1 <= page.shape[0]
+
+
+def test_noise_lighting_and_jpeg(page: np.ndarray) -> None:
+    rng = np.random.default_rng(0)
+    h, w = page.shape
+    light = np.linspace(0.55, 1.0, w, dtype=np.float32)[None, :] * np.linspace(0.8, 1.0, h, dtype=np.float32)[:, None]
+    img = page.astype(np.float32) * light + rng.normal(0, 12, page.shape)
+    img = np.clip(img, 0, 255).astype(np.uint8)
+    ok, enc = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, 35])
+    img = cv2.imdecode(enc, cv2.IMREAD_GRAYSCALE)
+    assert len(detect_systems(img).systems) == 5
+
+
+def test_text_only_page_has_no_rows(tmp_path: Path) -> None:
+    pdf = make_text_pdf(tmp_path / "text.pdf")
+    with Document(pdf) as d:
+        assert detect_systems(d.render(0, 150).gray).systems == []
+
+
+def test_blank_and_tiny_pages_have_no_rows() -> None:
+    assert detect_systems(np.full((1000, 800), 255, np.uint8)).systems == []
+    assert detect_systems(np.zeros((1000, 800), np.uint8)).systems == []
+    assert detect_systems(np.full((10, 10), 255, np.uint8)).systems == []
+
+
+def test_lone_staves_are_rows_of_their_own(tmp_path: Path) -> None:
+    # Remove the barlines and braces between the staves: each staff is then its own row.
+    pdf = make_score_pdf(tmp_path / "s.pdf", pages=1, systems_per_page=3)
+    with Document(pdf) as d:
+        gray = d.render(0, 150).gray.copy()
+    found = detect_systems(gray)
+    for s in found.systems:
+        a, b = s.staves
+        gray[int(a.bottom) + 3: int(b.top) - 2, :] = 255
+    split = detect_systems(gray)
+    assert len(split.systems) == 6
+    assert all(s.staff_count == 1 for s in split.systems)
+
+
+def test_verovio_engraving_matches_its_own_system_boxes() -> None:
+    music21 = pytest.importorskip("music21")
+    pytest.importorskip("verovio")
+    from bytehoven_desktop.training.render import RenderStyle, render_pages
+
+    score = Path(music21.__file__).parent / "corpus" / "joplin" / "maple_leaf_rag.mxl"
+    for rendered in render_pages(score, RenderStyle(), px_per_staff_space=10.0, pages=[1, 2]):
+        found = detect_systems(rendered.gray)
+        assert len(found.systems) == len(rendered.systems)
+        for s, gt in zip(found.systems, rendered.systems):
+            assert _iou(s.lines_box, gt) > 0.8
+
+
+def _iou(a, b) -> float:
+    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0
