@@ -81,7 +81,7 @@ def prepare_page(doc: Document, index: int, height: int, width: int, dpi: float 
     if img.downscaled:
         page.notes.append("page is very large; analysed at reduced resolution")
     for s in found.systems:
-        page.boxes.append(img.to_page(found.original_box(s.box)))
+        page.boxes.append(img.to_page(found.original_box(s)))
         page.staves.append(s.staff_count)
     page.rows = rows
     if found.skew_deg:

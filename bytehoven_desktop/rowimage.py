@@ -26,6 +26,6 @@ def rows_from_page(gray: np.ndarray, height: int, width: int) -> tuple[PageSyste
     found = detect_systems(gray)
     if not found.systems:
         return found, np.zeros((0, height, width), np.uint8)
-    frame = found.deskew(gray)
-    rows = np.stack([crop_row(frame, s.box, height, width) for s in found.systems])
+    frames = [found.frame_image(gray, i) for i in range(len(found.frames))]
+    rows = np.stack([crop_row(frames[s.frame], s.box, height, width) for s in found.systems])
     return found, rows

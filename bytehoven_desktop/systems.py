@@ -50,6 +50,7 @@ class System:
     staves: tuple[Staff, ...]
     lines_box: Box  # staff lines only: top line of the top staff to bottom line of the bottom staff
     box: Box  # lines_box with room for ledger lines, brace and clefs: what a row image shows
+    frame: int = 0  # index into PageSystems.frames: the (deskewed) part of the page the boxes refer to
 
     @property
     def staff_count(self) -> int:
@@ -57,30 +58,48 @@ class System:
 
 
 @dataclass(frozen=True)
+class Frame:
+    """A vertical part of the page (all of it, or one page of a two-page spread) and its skew."""
+
+    x0: int
+    x1: int
+    skew_deg: float = 0.0  # rotate(part, skew_deg) levels its staff lines
+
+
+@dataclass(frozen=True)
 class PageSystems:
-    """Result of detection on one image: the systems in the deskewed frame plus how to get there."""
+    """Result of detection on one image: the systems, each in the deskewed frame of its part."""
 
     systems: list[System]
     metrics: StaffMetrics | None
-    skew_deg: float = 0.0  # rotate(image, skew_deg) levels the staff lines (the frame of the boxes)
+    frames: list[Frame]
     size: tuple[int, int] = (0, 0)  # (height, width) of the image
-    notes: list[str] = field(default_factory=list)
+
+    @property
+    def skew_deg(self) -> float:
+        return self.frames[0].skew_deg if self.frames else 0.0
+
+    def frame_image(self, gray: np.ndarray, index: int = 0) -> np.ndarray:
+        """The (deskewed) part of the image that the boxes of frame ``index`` refer to."""
+        f = self.frames[index]
+        part = gray[:, f.x0: f.x1]
+        return rotate(part, f.skew_deg) if f.skew_deg else part
 
     def deskew(self, gray: np.ndarray) -> np.ndarray:
-        """The image in the frame the boxes refer to."""
-        return rotate(gray, self.skew_deg) if self.skew_deg else gray
+        return self.frame_image(gray, 0)
 
-    def original_box(self, box: Box) -> Box:
-        """Axis-aligned box, in the original (skewed) image, that holds ``box`` of the deskewed frame."""
-        if not self.skew_deg:
-            return box
-        h, w = self.size
-        m = cv2.invertAffineTransform(_rotation_matrix(w, h, self.skew_deg))
-        pts = np.array([[box[0], box[1], 1], [box[2], box[1], 1], [box[0], box[3], 1], [box[2], box[3], 1]],
-                       dtype=np.float64)
-        xy = pts @ m.T
-        return (float(max(0.0, xy[:, 0].min())), float(max(0.0, xy[:, 1].min())),
-                float(min(w, xy[:, 0].max())), float(min(h, xy[:, 1].max())))
+    def original_box(self, system: System | Box) -> Box:
+        """Axis-aligned box in the original image holding ``system``'s box (or a box of frame 0)."""
+        box, f = (system.box, self.frames[system.frame]) if isinstance(system, System) else (system, self.frames[0])
+        if f.skew_deg:
+            h, w = self.size[0], f.x1 - f.x0
+            m = cv2.invertAffineTransform(_rotation_matrix(w, h, f.skew_deg))
+            pts = np.array([[box[0], box[1], 1], [box[2], box[1], 1], [box[0], box[3], 1], [box[2], box[3], 1]],
+                           dtype=np.float64)
+            xy = pts @ m.T
+            box = (float(max(0.0, xy[:, 0].min())), float(max(0.0, xy[:, 1].min())),
+                   float(min(w, xy[:, 0].max())), float(min(h, xy[:, 1].max())))
+        return (box[0] + f.x0, box[1], box[2] + f.x0, box[3])
 
 
 # --------------------------------------------------------------------------------------
@@ -203,12 +222,17 @@ def _find_staves(ink: np.ndarray, m: StaffMetrics) -> list[Staff]:
     staves: list[Staff] = []
     band = max(1, r)
     for y in sorted(taken):
-        line_ys = []
-        for j in range(5):
-            c = int(round(y + j * il))
-            lo, hi = max(0, c - band), min(h, c + band + 1)
-            seg = profile[lo:hi]
-            line_ys.append(float(lo + np.argmax(seg)) if seg.size else float(c))
+        # Staff lines are equidistant: fit the best regular grid (start, pitch) to the profile
+        # rather than placing each line on its own peak, which beams and chords can pull away.
+        best_fit, line_ys = -1.0, [float(y + j * il) for j in range(5)]
+        for pitch in np.arange(0.9 * il, 1.1 * il + 1e-9, 0.125):
+            for y0 in range(max(0, y - band), y + band + 1):
+                idx = np.round(y0 + pitch * np.arange(5)).astype(int)
+                if idx[-1] >= h:
+                    continue
+                fit = float(profile[idx].sum())
+                if fit > best_fit:
+                    best_fit, line_ys = fit, [float(v) for v in idx]
         # Columns where at least three of the five lines have a long horizontal run.
         present = np.zeros(w, np.int32)
         for ly in line_ys:
@@ -267,6 +291,7 @@ def _group(ink: np.ndarray, staves: list[Staff], m: StaffMetrics) -> list[list[S
             i = parent[i]
         return i
 
+    below: list[tuple[int, int, float]] = []  # (upper, lower, gap) for vertically neighbouring staves
     for i, a in enumerate(staves):
         for j in range(i + 1, len(staves)):
             b = staves[j]
@@ -274,13 +299,47 @@ def _group(ink: np.ndarray, staves: list[Staff], m: StaffMetrics) -> list[list[S
             if overlap < 0.5 * min(a.x1 - a.x0, b.x1 - b.x0):
                 continue
             # b is the next staff below a in the same column of the page.
-            if b.top - a.bottom < 30 * m.interline and _linked(ink, a, b, m):
-                parent[find(j)] = find(i)
+            if b.top - a.bottom < 30 * m.interline:
+                below.append((i, j, b.top - a.bottom))
+                if _linked(ink, a, b, m):
+                    parent[find(j)] = find(i)
             break
+    _pair_by_spacing(below, parent, find)
     groups: dict[int, list[Staff]] = {}
     for i, s in enumerate(staves):
         groups.setdefault(find(i), []).append(s)
     return sorted(groups.values(), key=lambda g: (g[0].top, g[0].x0))
+
+
+def _pair_by_spacing(below: list[tuple[int, int, float]], parent: list[int], find) -> None:
+    """Old prints often have no brace and broken barlines: join two lone staves when their gap
+    is as small as the gap inside the page's linked systems (or, with no links at all, when the
+    gaps clearly alternate small/large as grand staves do)."""
+    linked = [g for i, j, g in below if find(i) == find(j)]
+    sizes: dict[int, int] = {}
+    for k in range(len(parent)):
+        sizes[find(k)] = sizes.get(find(k), 0) + 1
+
+    def lone(k: int) -> bool:
+        return sizes[find(k)] == 1
+
+    if linked:
+        limit = 1.25 * float(np.median(linked))
+        gaps_of = {i: g for i, _, g in below}
+        for i, j, g in below:
+            if lone(i) and lone(j) and g <= limit:
+                before = [gg for ii, jj, gg in below if jj == i]
+                after = gaps_of.get(j)
+                if all(g < x for x in before) and (after is None or g < after):
+                    parent[find(j)] = find(i)
+                    sizes[find(i)] = 2
+    elif len(below) >= 3:
+        gaps = np.array([g for _, _, g in below])
+        small, large = gaps[0::2], gaps[1::2]
+        chain = all(below[k][1] == below[k + 1][0] for k in range(len(below) - 1))
+        if chain and len(large) and small.max() * 1.3 < large.min():
+            for i, j, _ in below[0::2]:
+                parent[find(j)] = find(i)
 
 
 def _row_boxes(groups: list[list[Staff]], m: StaffMetrics, h: int, w: int) -> list[System]:
@@ -303,30 +362,67 @@ def _row_boxes(groups: list[list[Staff]], m: StaffMetrics, h: int, w: int) -> li
     return systems
 
 
-def detect_systems(gray: np.ndarray, deskew: bool = True) -> PageSystems:
-    """Find the staff systems of a grayscale page (uint8, white paper)."""
-    if gray.ndim != 2 or gray.dtype != np.uint8:
-        raise ValueError("detect_systems expects a 2-D uint8 grayscale image")
+def _detect(gray: np.ndarray, deskew: bool, frame: int = 0, x0: int = 0) -> tuple[list[System], StaffMetrics | None, Frame]:
     h, w = gray.shape
+    none = Frame(x0, x0 + w, 0.0)
     if h < 40 or w < 40:
-        return PageSystems([], None, 0.0, (h, w))
+        return [], None, none
     ink = binarize(gray)
     candidates = estimate_metrics(ink)
     if not candidates:
-        return PageSystems([], None, 0.0, (h, w))
+        return [], None, none
     best: tuple[list[Staff], StaffMetrics, float, np.ndarray] | None = None
     for m in candidates:
         if m.interline < 4 or m.interline > h / 8:
             continue
         skew = estimate_skew(ink, m.interline) if deskew else 0.0
-        frame = rotate(ink, skew, border=0) if skew else ink
-        staves = _find_staves(frame, m)
+        image = rotate(ink, skew, border=0) if skew else ink
+        staves = _find_staves(image, m)
         if staves and (best is None or len(staves) > len(best[0])):
-            best = (staves, m, skew, frame)
+            best = (staves, m, skew, image)
         if best is not None and best[1] is m:
             break  # the most frequent pitch found staves: trust it
     if best is None:
-        return PageSystems([], candidates[0], 0.0, (h, w))
-    staves, m, skew, frame = best
-    groups = _group(frame, staves, m)
-    return PageSystems(_row_boxes(groups, m, h, w), m, skew, (h, w))
+        return [], candidates[0], none
+    staves, m, skew, image = best
+    # Staves of another size on the same page (ossia, cue-size or a smaller engraving):
+    # keep those that do not overlap the ones found at the main size.
+    for other in candidates:
+        if other is m or not 4 <= other.interline <= h / 8 or abs(other.interline / m.interline - 1) < 0.2:
+            continue
+        for st in _find_staves(image, other):
+            if all(st.bottom < t.top - m.interline or st.top > t.bottom + m.interline or
+                   st.x1 < t.x0 or st.x0 > t.x1 for t in staves):
+                staves.append(st)
+    groups = _group(image, staves, m)
+    systems = [System(sy.staves, sy.lines_box, sy.box, frame) for sy in _row_boxes(groups, m, h, w)]
+    return systems, m, Frame(x0, x0 + w, skew)
+
+
+def _gutter(gray: np.ndarray) -> int:
+    """The emptiest column near the middle: where a two-page spread folds."""
+    h, w = gray.shape
+    lo, hi = int(w * 0.38), int(w * 0.62)
+    ink = (gray[:, lo:hi] < 128).sum(axis=0).astype(np.float32)
+    ink = np.convolve(ink, np.ones(9, np.float32) / 9, mode="same")
+    return lo + int(np.argmin(ink))
+
+
+def detect_systems(gray: np.ndarray, deskew: bool = True) -> PageSystems:
+    """Find the staff systems of a grayscale page (uint8, white paper)."""
+    if gray.ndim != 2 or gray.dtype != np.uint8:
+        raise ValueError("detect_systems expects a 2-D uint8 grayscale image")
+    h, w = gray.shape
+    systems, metrics, frame = _detect(gray, deskew)
+    if w > 1.15 * h and metrics is not None:
+        # A landscape page may be a two-page spread scanned at once; each half then has its
+        # own skew and curvature. Unless a staff runs across the fold, detect the halves apart.
+        g = _gutter(gray)
+        crosses = any(st.x0 < g - 5 * metrics.interline and st.x1 > g + 5 * metrics.interline
+                      for s in systems for st in s.staves)
+        if not crosses:
+            left, lm, lf = _detect(gray[:, :g], deskew, 0, 0)
+            right, rm, rf = _detect(gray[:, g:], deskew, 1, g)
+            if left and right:
+                return PageSystems(left + right, lm or rm, [lf, rf], (h, w))
+    return PageSystems(systems, metrics, [frame], (h, w))

@@ -37,7 +37,7 @@ def test_skew_up_to_three_degrees(page: np.ndarray, angle: float) -> None:
     assert len(found.systems) == 5
     assert abs(found.skew_deg + angle) < 0.5  # rotating back by the same angle levels it
     for s in found.systems:
-        x0, y0, x1, y1 = found.original_box(s.box)
+        x0, y0, x1, y1 = found.original_box(s)
         assert 0 <= x0 < x1 <= page.shape[1] and 0 <= y0 < y1 <= page.shape[0]
 
 
@@ -64,18 +64,38 @@ def test_blank_and_tiny_pages_have_no_rows() -> None:
     assert detect_systems(np.full((10, 10), 255, np.uint8)).systems == []
 
 
-def test_lone_staves_are_rows_of_their_own(tmp_path: Path) -> None:
-    # Remove the barlines and braces between the staves: each staff is then its own row.
+def _staves_image(gaps: list[int], il: int = 10) -> np.ndarray:
+    """A page of single staves with the given gaps (pixels) between them, plus a few notes."""
+    img = np.full((1600, 1200), 255, np.uint8)
+    y = 100
+    rng = np.random.default_rng(0)
+    for k in range(len(gaps) + 1):
+        for j in range(5):
+            cv2.line(img, (100, y + j * il), (1100, y + j * il), 0, 1)
+        for x in rng.integers(150, 1050, 12):
+            cv2.ellipse(img, (int(x), int(y + rng.integers(0, 9) * il // 2)), (6, 4), -20, 0, 360, 0, -1)
+        y += 4 * il + (gaps[k] if k < len(gaps) else 0)
+    return img
+
+
+def test_evenly_spaced_lone_staves_are_rows_of_their_own() -> None:
+    found = detect_systems(_staves_image([90] * 5))
+    assert len(found.systems) == 6
+    assert all(s.staff_count == 1 for s in found.systems)
+
+
+def test_unjoined_grand_staves_pair_by_spacing(tmp_path: Path) -> None:
+    # Old prints: no brace, broken barlines. The spacing (small inside a grand staff, large
+    # between systems) still says which staves belong together.
     pdf = make_score_pdf(tmp_path / "s.pdf", pages=1, systems_per_page=3)
     with Document(pdf) as d:
         gray = d.render(0, 150).gray.copy()
-    found = detect_systems(gray)
-    for s in found.systems:
+    for s in detect_systems(gray).systems:
         a, b = s.staves
         gray[int(a.bottom) + 3: int(b.top) - 2, :] = 255
-    split = detect_systems(gray)
-    assert len(split.systems) == 6
-    assert all(s.staff_count == 1 for s in split.systems)
+        gray[:, : int(s.lines_box[0]) + 2] = 255  # and the brace
+    found = detect_systems(gray)
+    assert [s.staff_count for s in found.systems] == [2, 2, 2]
 
 
 def test_verovio_engraving_matches_its_own_system_boxes() -> None:

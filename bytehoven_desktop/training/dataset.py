@@ -33,7 +33,7 @@ from ..rowimage import rows_from_page
 from .corpus import Source, assign_splits, manifest_sha256, read_sources, source_split
 
 STORE_SCALE = 1.5
-MAX_PAGES = {"symbolic": 10, "engraved": 24, "scan": 80}
+MAX_PAGES = {"symbolic": 8, "engraved": 24, "scan": 80}
 
 
 @dataclass(frozen=True)
