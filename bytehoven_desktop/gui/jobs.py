@@ -1,0 +1,174 @@
+"""The background jobs the GUI runs, as plain functions over the core's API (no Qt here).
+
+Each is a generator for ``worker.GeneratorWorker`` (it receives ``cancel``) or a callable for
+``worker.BackgroundOp``. They only sequence core calls and label what they yield; every
+decision about pages, rows and composers is the core's."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+
+from ..batch import ResultsFile, iter_documents
+from ..classifier import Classifier, ModelError, file_sha256, get_classifier
+from ..document import Document
+from ..pipeline import AnalysisOptions, analyze_document, prepare_page
+from ..report import DocumentResult, PageResult, error_result
+from .settings import AnalysisConfig
+
+
+@dataclass(frozen=True)
+class ModelReady:
+    """The classifier is loaded; the GUI shows its name and device and keeps it for explanations."""
+
+    classifier: Classifier
+
+
+@dataclass(frozen=True)
+class ModelFailed:
+    message: str
+
+
+def load_classifier(config: AnalysisConfig) -> Classifier:
+    return get_classifier(config.model, config.device, config.threads, config.batch_size)
+
+
+def analysis_job(path: str, config: AnalysisConfig, cancel: threading.Event) -> Iterator[Any]:
+    """ModelReady | ModelFailed, then the pipeline's Started, PageResult..., DocumentResult."""
+    try:
+        clf = load_classifier(config)
+    except ModelError as exc:
+        yield ModelFailed(str(exc))
+        return
+    yield ModelReady(clf)
+    yield from analyze_document(path, clf, AnalysisOptions(threshold=config.threshold), cancel)
+
+
+def _overlap(a: tuple[float, ...], b: tuple[float, ...]) -> float:
+    """Intersection over union of two boxes."""
+    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0
+
+
+def row_activation(path: str, page_index: int, bbox: tuple[float, float, float, float],
+                   classifier: Classifier) -> np.ndarray | None:
+    """The class-activation map (0..1, row-image sized) of the row at ``bbox`` on a page.
+
+    The row image is cut again with the core's ``prepare_page``; the row is matched by box
+    overlap rather than by index, because the page may be cut at a slightly different
+    resolution than during the streaming analysis."""
+    if not classifier.has_cam:
+        return None
+    h, w = classifier.input_size
+    with Document(path) as doc:  # one Document per thread: this runs on a worker thread
+        page, _dpi = prepare_page(doc, page_index, h, w)
+    if not page.boxes or page.rows is None:
+        return None
+    best = max(range(len(page.boxes)), key=lambda i: _overlap(page.boxes[i], bbox))
+    if _overlap(page.boxes[best], bbox) < 0.5:
+        return None
+    _probs, cam = classifier.explain(page.rows[best])
+    return cam
+
+
+# -- batch folders ----------------------------------------------------------------------
+@dataclass(frozen=True)
+class BatchPlanned:
+    files: list[str]
+    problems: list[tuple[str, str]]  # paths that could not be used, with the reason
+    labels: tuple[str, ...]
+    results_known: int  # documents already in the results file (resume skips those it meets)
+
+
+@dataclass(frozen=True)
+class BatchDocStarted:
+    index: int
+
+
+@dataclass(frozen=True)
+class BatchDocProgress:
+    index: int
+    page: int
+    pages: int
+
+
+@dataclass(frozen=True)
+class BatchDocFinished:
+    index: int  # into BatchPlanned.files; -1 for a problem path
+    doc: dict[str, Any]
+    skipped: bool = False  # found in the results file: not analysed again
+
+
+@dataclass(frozen=True)
+class BatchDone:
+    cancelled: bool
+    results_path: str
+    analysed: int
+    skipped: int
+    failed: int = 0
+    labels: tuple[str, ...] = field(default=())
+
+
+def batch_job(folder: str, recursive: bool, results_path: str, resume: bool, config: AnalysisConfig,
+              cancel: threading.Event) -> Iterator[Any]:
+    """Analyse every score under ``folder``, appending each finished document to ``results_path``
+    (JSON Lines or CSV, as ``bytehoven analyze --out``); with ``resume``, documents whose content
+    hash is already there are reported from the file instead of being analysed again."""
+    try:
+        clf = load_classifier(config)
+    except ModelError as exc:
+        yield ModelFailed(str(exc))
+        return
+    yield ModelReady(clf)
+    info = clf.info
+    problems: list[tuple[str, str]] = []
+    files = [str(p) for p in iter_documents([folder], recursive, problems)]
+    opts = AnalysisOptions(threshold=config.threshold)
+    analysed = skipped = failed = 0
+    with ResultsFile(Path(results_path), clf.labels, resume) as sink:
+        # Files are hashed one by one as they come up, not all first: the table starts filling at once.
+        yield BatchPlanned(files, problems, clf.labels, len(sink.done))
+        for path, message in problems:
+            doc = error_result(path, message, clf.device, info.name, info.sha256).to_json()
+            sink.append(doc)
+            failed += 1
+            yield BatchDocFinished(-1, doc)
+        for i, f in enumerate(files):
+            if cancel.is_set():
+                break
+            try:
+                sha: str | None = file_sha256(Path(f))
+            except OSError:
+                sha = None  # unreadable: the analysis reports why
+            if sha is not None and sink.is_done(sha):
+                # Show the stored result under the file's present name (it may have been renamed).
+                doc = dict(sink.done[sha], path=f)
+                skipped += 1
+                yield BatchDocFinished(i, doc, skipped=True)
+                continue
+            yield BatchDocStarted(i)
+            final: DocumentResult | None = None
+            pages = 0
+            for event in analyze_document(f, clf, opts, cancel):
+                if isinstance(event, DocumentResult):
+                    final = event
+                elif isinstance(event, PageResult):
+                    yield BatchDocProgress(i, event.page, pages)
+                else:
+                    pages = event.pages
+            assert final is not None
+            if final.cancelled:
+                break  # a half-analysed document is not a result: resume redoes it
+            doc = final.to_json()
+            sink.append(doc)
+            analysed += 1
+            failed += bool(doc.get("error"))
+            yield BatchDocFinished(i, doc)
+    yield BatchDone(cancel.is_set(), results_path, analysed, skipped, failed, clf.labels)
