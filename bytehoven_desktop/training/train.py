@@ -144,7 +144,7 @@ def train(data_dir: Path, run: Path, samples: int, batch: int = 32, lr: float = 
         loss.backward()
         opt.step()
         step += 1
-        run_loss += float(loss)
+        run_loss += float(loss.detach())
         run_acc += float((logits.argmax(1) == yb).float().mean())
         seen += 1
         if step % 50 == 0:
