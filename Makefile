@@ -2,27 +2,28 @@
 #                                     make test  (set up and run the whole test suite)
 VENV ?= .venv
 PY := $(VENV)/bin/python
-export QT_QPA_PLATFORM ?= offscreen
 
-.PHONY: demo test lint bench dist clean
+.PHONY: demo test bench dist check-packaging clean
 
 demo:
-	QT_QPA_PLATFORM= tools/setup.sh runtime
-	$(VENV)/bin/bytehoven gui resources/demo/demo.pdf
+	tools/setup.sh runtime
+	tools/demo.sh
+
+check-packaging:  # build the bundle and .deb, install, smoke-run, uninstall (packaging/README.md)
+	$(MAKE) -C packaging ci-check
 
 test:
 	tools/setup.sh test
 	$(VENV)/bin/lint-imports
-	$(PY) -m pytest -q -p no:cacheprovider
+	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q -p no:cacheprovider
 
 bench:
 	tools/setup.sh test
 	$(PY) bench/bench_detection.py
 	$(PY) bench/bench_speed.py
 
-dist:
-	tools/setup.sh test
-	$(MAKE) -C packaging dist
+dist:  # packaging/README.md: the bundle and the .deb in dist/ (MODEL=FILE, VARIANT=gpu)
+	$(MAKE) -C packaging dist $(if $(MODEL),MODEL=$(abspath $(MODEL)))
 
 clean:
 	rm -rf build dist .pytest_cache

@@ -14,7 +14,7 @@ import os
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence
 
-from .document import is_supported
+from .document import file_problem, is_supported
 from .report import CSV_FIELDS, csv_row, dumps
 
 
@@ -48,23 +48,31 @@ def iter_documents(paths: Iterable[str | os.PathLike[str]], recursive: bool = Fa
         for e in entries:
             p = Path(e.path)
             try:
-                if e.is_dir():
-                    if recursive:
-                        yield from walk(p, depth + 1)
-                elif is_supported(p) and e.is_file():
+                is_dir = e.is_dir()
+            except OSError:  # e.g. a link that points to itself
+                is_dir = False
+            if is_dir:
+                if recursive:
+                    yield from walk(p, depth + 1)
+            elif is_supported(p):
+                # A score's name on something that is no file (a dangling link, a pipe) is
+                # reported, not silently left out, and never opened (a pipe would block).
+                problem = file_problem(p)
+                if problem:
+                    note(str(p), problem)
+                else:
                     yield p
-            except OSError:
-                continue
 
     for raw in paths:
         p = Path(raw)
         if p.is_dir():
             items: Iterable[Path] = walk(p, 0)
-        elif p.exists() or p.is_symlink():
-            items = [p]
         else:
-            note(str(p), f"{p}: file not found")
-            continue
+            problem = file_problem(p)
+            if problem:
+                note(str(p), problem)
+                continue
+            items = [p]
         for item in items:
             key = os.path.abspath(item)
             if key not in seen_files:
@@ -80,13 +88,18 @@ class ResultsFile:
         self.labels = list(labels)
         self.csv = path.suffix.lower() == ".csv"
         self.done: dict[str, dict[str, Any]] = {}
+        # Paths whose result has no content hash (the file could not be read at all): on resume
+        # they are not reported a second time while they still cannot be read.
+        self.done_paths: set[str] = set()
         if resume and path.exists():
             self._load_and_repair()
             mode = "a"
         else:
             mode = "w"
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._fh = path.open(mode, encoding="utf-8", newline="")
+        # surrogateescape: a file name that is not UTF-8 (Linux allows any bytes) is written back
+        # as its own bytes in CSV rather than crashing the batch (JSON Lines escape it instead).
+        self._fh = path.open(mode, encoding="utf-8", errors="surrogateescape", newline="")
         if self.csv and (mode == "w" or path.stat().st_size == 0):
             self._fh.write(self._csv_line(None))
             self._fh.flush()
@@ -115,29 +128,39 @@ class ResultsFile:
             with self.path.open("r+b") as fh:
                 fh.truncate(end)
             data = data[:end]
-        text = data.decode("utf-8", errors="replace")
+        text = data.decode("utf-8", errors="surrogateescape")
         if self.csv:
             for row in csv.DictReader(io.StringIO(text)):
-                if row.get("sha256"):
-                    self.done[row["sha256"]] = row
+                self._mark(row)
         else:
-            for line in text.splitlines():
+            # Split on "\n" only: str.splitlines() also splits on characters a name may hold.
+            for line in text.split("\n"):
                 try:
                     doc = json.loads(line)
                 except json.JSONDecodeError:
                     continue
-                if isinstance(doc, dict) and doc.get("sha256") and not doc.get("cancelled"):
-                    self.done[doc["sha256"]] = doc
+                if isinstance(doc, dict):
+                    self._mark(doc)
 
-    def is_done(self, sha256: str | None) -> bool:
-        return bool(sha256) and sha256 in self.done
+    def _mark(self, doc: dict[str, Any]) -> None:
+        if doc.get("cancelled"):
+            return
+        if doc.get("sha256"):
+            self.done[doc["sha256"]] = doc
+        elif doc.get("path"):
+            self.done_paths.add(doc["path"])
+
+    def is_done(self, sha256: str | None, path: str | None = None) -> bool:
+        """Already in the file: by content when it can be read, else by path (an unreadable file)."""
+        if sha256:
+            return sha256 in self.done
+        return path is not None and path in self.done_paths
 
     def append(self, doc: dict[str, Any]) -> None:
         self._fh.write(self._csv_line(doc) if self.csv else dumps(doc) + "\n")
         self._fh.flush()
         os.fsync(self._fh.fileno())
-        if doc.get("sha256") and not doc.get("cancelled"):
-            self.done[doc["sha256"]] = doc
+        self._mark(doc)
 
     def close(self) -> None:
         self._fh.close()

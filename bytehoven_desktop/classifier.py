@@ -27,6 +27,11 @@ from typing import Any
 
 import numpy as np
 
+# ONNX Runtime 1.2x+ on Linux and macOS sends usage telemetry to Microsoft (1DS) and keeps a device
+# id and an event cache in ~/.cache/Microsoft. Scores are private and the program makes no network
+# access: opt out before onnxruntime is first imported (the variable is read once, at import).
+os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
+
 REQUIRED_METADATA = ("labels", "input_height", "input_width", "mean", "std")
 DEVICES = ("auto", "cpu", "cuda")
 MODEL_ENV = "BYTEHOVEN_MODEL"
@@ -89,6 +94,8 @@ def _import_ort() -> Any:
         import onnxruntime as ort
     except ImportError as exc:  # pragma: no cover - packaging fault
         raise ModelError(f"ONNX Runtime is not installed ({exc}); reinstall Bytehoven") from None
+    if os.environ.get("ORT_DISABLE_TELEMETRY") == "1" and hasattr(ort, "disable_telemetry_events"):
+        ort.disable_telemetry_events()  # in case onnxruntime was imported before this module
     return ort
 
 
@@ -146,6 +153,8 @@ class Classifier:
         # out of the user's terminal; we report what happened ourselves.
         opts.log_severity_level = 4
         ort.set_default_logger_severity(4)
+        self._path, self._opts = path, opts
+        self._fallback_lock = threading.Lock()
         providers = (["CUDAExecutionProvider", "CPUExecutionProvider"] if want_cuda else ["CPUExecutionProvider"])
         try:
             with _quiet_stderr():
@@ -203,7 +212,7 @@ class Classifier:
         out = []
         for i in range(0, len(rows), self.batch_size):
             batch = self._prepare(rows[i: i + self.batch_size])
-            out.append(self.session.run([self._logits], {self._input: batch})[0])
+            out.append(self._run([self._logits], {self._input: batch})[0])
         if not out:
             return np.zeros((0, len(self.labels)), np.float32)
         res = np.concatenate(out).astype(np.float32)
@@ -211,6 +220,26 @@ class Classifier:
             raise ModelError(f"{self.info.path}: the model gives {res.shape[1]} scores but has "
                              f"{len(self.labels)} labels")
         return res
+
+    def _run(self, outputs: list[str], feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+        session = self.session
+        try:
+            return session.run(outputs, feeds)
+        except Exception as exc:
+            if self.device != "cuda":
+                raise
+            # A GPU that fails once running (a cuDNN that does not match, out of GPU memory, a
+            # driver reset) must not end the analysis: finish on the CPU, and say so.
+            with self._fallback_lock:
+                if self.session is session:
+                    try:
+                        self.session = _import_ort().InferenceSession(str(self._path), sess_options=self._opts,
+                                                                      providers=["CPUExecutionProvider"])
+                    except Exception as exc2:
+                        raise ModelError(f"{self._path}: model cannot be loaded ({_first_line(exc2)})") from None
+                    self.device = "cpu"
+                    self.notice = f"the GPU failed during analysis ({_first_line(exc)}); using the CPU"
+            return self.session.run(outputs, feeds)
 
     def predict(self, rows: np.ndarray) -> np.ndarray:
         """Calibrated probabilities (N x composers) for uint8 rows (N x H x W)."""
@@ -221,7 +250,7 @@ class Classifier:
         top composer, resized to the row image and scaled to 0..1."""
         if self._cam is None:
             return self.predict(row[None])[0], None
-        logits, cam = self.session.run([self._logits, self._cam], {self._input: self._prepare(row[None])})
+        logits, cam = self._run([self._logits, self._cam], {self._input: self._prepare(row[None])})
         probs = softmax(logits.astype(np.float32) / self.info.temperature)[0]
         m = cam[0, int(np.argmax(probs))].astype(np.float32)
         m = np.maximum(m, 0)

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 import threading
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -42,6 +44,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def _printable(text: str) -> str:
+    """A message for the terminal: control characters in a file name (a newline, an escape
+    sequence) are shown escaped, never acted on."""
+    return _CONTROL.sub(lambda m: repr(m.group())[1:-1], text)
+
+
 def _progress(total: int, quiet: bool) -> Any:
     from tqdm import tqdm
 
@@ -65,6 +76,14 @@ def _worker_analyze(path: str) -> dict[str, Any]:
 
 
 def run_analyze(argv: Sequence[str]) -> int:
+    try:
+        return _run_analyze(argv)
+    except KeyboardInterrupt:  # Ctrl-C while loading the model or listing files: no traceback
+        print("bytehoven: interrupted", file=sys.stderr)
+        return 130
+
+
+def _run_analyze(argv: Sequence[str]) -> int:
     args = build_parser().parse_args(argv)
     if args.resume and args.out is None:
         print("bytehoven: --resume needs --out FILE", file=sys.stderr)
@@ -77,11 +96,13 @@ def run_analyze(argv: Sequence[str]) -> int:
     try:
         clf = get_classifier(args.model, args.device, threads, args.batch_size)
     except ModelError as exc:
-        print(f"bytehoven: {exc}", file=sys.stderr)
+        print(f"bytehoven: {_printable(str(exc))}", file=sys.stderr)
         return 2
     if clf.notice:
-        print(f"bytehoven: {clf.notice}", file=sys.stderr)
-    opts = AnalysisOptions(threshold=args.threshold, page_timeout=args.page_timeout, max_pages=args.max_pages)
+        print(f"bytehoven: {_printable(clf.notice)}", file=sys.stderr)
+    # isolate: a batch must survive a page that hangs or crashes the PDF library (see pipeline).
+    opts = AnalysisOptions(threshold=args.threshold, page_timeout=args.page_timeout, max_pages=args.max_pages,
+                           isolate=True)
 
     problems: list[tuple[str, str]] = []
     files = list(iter_documents(args.paths, args.recursive, problems))
@@ -93,7 +114,7 @@ def run_analyze(argv: Sequence[str]) -> int:
         nonlocal ok, failures
         if doc.get("error"):
             failures += 1
-            bar.write(f"bytehoven: {doc['error']}", file=sys.stderr)
+            bar.write(f"bytehoven: {_printable(doc['error'])}", file=sys.stderr)
         else:
             ok += 1
         if sink is not None:
@@ -104,17 +125,21 @@ def run_analyze(argv: Sequence[str]) -> int:
         bar.update(1)
 
     with _progress(len(files) + len(problems), args.quiet) as bar:
+        skipped = 0
         for path, message in problems:
+            if sink is not None and args.resume and sink.is_done(None, path):
+                skipped += 1
+                bar.update(1)
+                continue
             emit(error_result(path, message, clf.device, clf.info.name, clf.info.sha256).to_json(), bar)
         todo: list[Path] = []
-        skipped = 0
         for f in files:
             if sink is not None and args.resume:
                 try:
                     sha = file_sha256(f)
                 except OSError:
                     sha = None
-                if sink.is_done(sha):
+                if sink.is_done(sha, str(f)):
                     skipped += 1
                     bar.update(1)
                     continue
@@ -134,7 +159,8 @@ def run_analyze(argv: Sequence[str]) -> int:
     if sink is not None:
         sink.close()
     if skipped:
-        print(f"bytehoven: {skipped} document(s) already in {args.out}, skipped", file=sys.stderr)
+        print(f"bytehoven: {skipped} document(s) already in {_printable(str(args.out))}, skipped",
+              file=sys.stderr)
     if ok == 0 and (failures or not skipped):
         if not files and not problems:
             print("bytehoven: no PDF or image files found", file=sys.stderr)
@@ -147,25 +173,46 @@ def _run_parallel(todo: list[Path], args: argparse.Namespace, jobs: int, threads
     init = (str(args.model) if args.model else None, args.device, threads, args.batch_size, opts)
     pool = ProcessPoolExecutor(max_workers=jobs, initializer=_worker_init, initargs=init)
     try:
-        queue = list(todo)
-        running: dict[Future, Path] = {}
+        # (file, suspect): when a worker dies (a crash inside a PDF library, the OOM killer) every
+        # document in flight fails with it. Those are retried one at a time, so that only the one
+        # that crashes again on its own is reported, and the rest still get their results.
+        queue: list[tuple[Path, bool]] = [(f, False) for f in todo]
+        running: dict[Future, tuple[Path, bool]] = {}
         while queue or running:
-            while queue and len(running) < jobs * 2:
-                f = queue.pop(0)
-                running[pool.submit(_worker_analyze, str(f))] = f
+            while queue and len(running) < jobs * 2 and not any(s for _, s in running.values()):
+                if queue[0][1] and running:
+                    break  # a suspect waits to run alone
+                item = queue.pop(0)
+                running[pool.submit(_worker_analyze, str(item[0]))] = item
             finished, _ = wait(running, return_when=FIRST_COMPLETED)
+            broken = False
             for fut in finished:
-                f = running.pop(fut)
+                f, suspect = running.pop(fut)
                 try:
                     emit(fut.result(), bar)
-                except Exception as exc:  # a worker died (e.g. a crash inside a PDF library)
-                    emit(error_result(str(f), f"{f}: analysis crashed ({type(exc).__name__})").to_json(), bar)
-                    if "BrokenProcessPool" in type(exc).__name__:
-                        pool.shutdown(wait=False, cancel_futures=True)
-                        pool = ProcessPoolExecutor(max_workers=jobs, initializer=_worker_init, initargs=init)
-                        queue = [running.pop(x) for x in list(running)] + queue
+                except BrokenProcessPool:
+                    broken = True
+                    if suspect:  # with its hash, so that --resume does not crash on it again
+                        emit(error_result(str(f), f"{f}: analysis crashed (the worker process died)",
+                                          sha256=_sha_or_none(f)).to_json(), bar)
+                    else:
+                        queue.insert(0, (f, True))
+                except Exception as exc:
+                    emit(error_result(str(f), f"{f}: analysis failed ({type(exc).__name__}: {exc})").to_json(), bar)
+            if broken:
+                queue[:0] = [(f, True) for f, _ in running.values()]
+                running.clear()
+                pool.shutdown(wait=False, cancel_futures=True)
+                pool = ProcessPoolExecutor(max_workers=jobs, initializer=_worker_init, initargs=init)
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _sha_or_none(f: Path) -> str | None:
+    try:
+        return file_sha256(f)
+    except OSError:
+        return None
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -8,7 +8,9 @@ none), so boxes mean the same thing whatever the source.
 
 from __future__ import annotations
 
+import errno
 import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -23,6 +25,14 @@ SUPPORTED_SUFFIXES = PDF_SUFFIXES | IMAGE_SUFFIXES
 # A page is never rasterised beyond this many pixels: a 20000 x 20000 pt page at
 # 150 dpi would need 1.7 GB. Larger pages are rendered at a lower resolution.
 MAX_PAGE_PIXELS = 40_000_000
+# MuPDF decodes a scan (PNG, TIFF...) at full size whatever the rendering scale: a 30000 x 30000
+# 1-bit PNG of 150 kB takes 1 GB of memory. Pages holding an image above this are refused
+# unread; a 1200 dpi Letter scan is 135 megapixels, a 600 dpi A3 one 70.
+MAX_IMAGE_PIXELS = 200_000_000
+
+# What a file holds, from its first bytes: a scan saved as ".pdf" (or a PDF as ".png") is
+# opened as what it is rather than refused.
+_MAGIC = ((b"\x89PNG\r\n\x1a\n", "png"), (b"\xff\xd8\xff", "jpg"), (b"II*\x00", "tiff"), (b"MM\x00*", "tiff"))
 
 pymupdf.TOOLS.mupdf_display_errors(False)
 pymupdf.TOOLS.mupdf_display_warnings(False)
@@ -55,21 +65,25 @@ class Document:
     def __init__(self, path: str | os.PathLike[str]):
         self.path = Path(path)
         self._doc: pymupdf.Document | None = None
-        if not self.path.exists():
-            raise DocumentError(f"{self.path}: file not found")
-        if self.path.is_dir():
-            raise DocumentError(f"{self.path}: is a folder, not a score")
+        problem = file_problem(self.path)
+        if problem:
+            raise DocumentError(problem)
+        if self.path.stat().st_size == 0:
+            raise DocumentError(f"{self.path}: file is empty")
         try:
             with self.path.open("rb") as fh:
                 head = fh.read(1024)
         except OSError as exc:
             raise DocumentError(f"{self.path}: cannot be read ({exc.strerror or exc})") from None
-        self.kind = "image" if self.path.suffix.lower() in IMAGE_SUFFIXES else "pdf"
-        if self.kind == "pdf" and b"%PDF" not in head:
+        magic = next((kind for m, kind in _MAGIC if head.startswith(m)), None)
+        is_pdf = b"%PDF" in head
+        self.kind = "image" if magic or (not is_pdf and self.path.suffix.lower() in IMAGE_SUFFIXES) else "pdf"
+        if self.kind == "pdf" and not is_pdf:
             raise DocumentError(f"{self.path}: not a PDF file (no PDF header)")
         try:
             # MuPDF opens images (PNG, JPEG, multi-page TIFF) as documents too, decoding lazily.
-            doc = pymupdf.open(self.path, filetype="pdf" if self.kind == "pdf" else None)
+            filetype = "pdf" if self.kind == "pdf" else (magic or self.path.suffix.lower().lstrip("."))
+            doc = _open_mupdf(self.path, filetype)
         except Exception as exc:  # MuPDF raises various types for damaged files
             what = "damaged PDF" if self.kind == "pdf" else "unreadable image"
             raise DocumentError(f"{self.path}: {what} that cannot be opened ({_short(exc)})") from None
@@ -81,6 +95,7 @@ class Document:
         if doc.page_count == 0:
             doc.close()
             raise DocumentError(f"{self.path}: document has no pages")
+        self.repaired = bool(doc.is_repaired)  # MuPDF rebuilt a broken PDF (e.g. a truncated download)
         self._doc = doc
 
     @property
@@ -109,6 +124,7 @@ class Document:
                 scale = (MAX_PAGE_PIXELS / max(width * height, 1.0)) ** 0.5
                 downscaled = True
             page = self._require()[index]
+            self._check_images(page, index)
             pix = page.get_pixmap(matrix=pymupdf.Matrix(scale, scale), colorspace=pymupdf.csGRAY, alpha=False,
                                   annots=False)
         except DocumentError:
@@ -119,6 +135,20 @@ class Document:
         # Scale actually used: MuPDF rounds the pixmap to whole pixels.
         real_scale = pix.width / width if width > 0 else scale
         return PageImage(index, np.ascontiguousarray(gray), real_scale, width, height, downscaled)
+
+    def _check_images(self, page: pymupdf.Page, index: int) -> None:
+        """Refuse a page whose images would need more than MAX_IMAGE_PIXELS to decode.
+
+        Only image sizes are read (the image dictionaries of a PDF page, the header of a scan),
+        nothing is decoded."""
+        if self.kind == "pdf":
+            sizes = [(int(im[2]), int(im[3])) for im in page.get_images(full=True)]
+        else:
+            sizes = [(int(im["width"]), int(im["height"])) for im in page.get_image_info()]
+        for w, h in sizes:
+            if w * h > MAX_IMAGE_PIXELS:
+                raise DocumentError(f"{self.path}: page {index + 1} holds an image of {w} x {h} pixels, too "
+                                    f"large to analyse safely (limit {MAX_IMAGE_PIXELS // 1_000_000} megapixels)")
 
     def pages(self, dpi: float = 150.0) -> Iterator[PageImage]:
         for i in range(self.page_count):
@@ -140,8 +170,46 @@ def open_document(path: str | os.PathLike[str]) -> Document:
     return Document(path)
 
 
+def file_problem(path: Path) -> str | None:
+    """Why ``path`` cannot be read as a score (a message naming it), or None for a regular file.
+
+    Checked before anything opens a file: opening a FIFO blocks until someone writes to it,
+    and a device may never end."""
+    try:
+        st = path.stat()
+    except OSError as exc:
+        if path.is_symlink():  # dangling, or a loop of links
+            return f"{path}: broken symbolic link ({exc.strerror or exc})"
+        if exc.errno in (errno.ENOENT, errno.ENOTDIR):
+            return f"{path}: file not found"
+        return f"{path}: cannot be read ({exc.strerror or exc})"
+    if stat.S_ISDIR(st.st_mode):
+        return f"{path}: is a folder, not a score"
+    if not stat.S_ISREG(st.st_mode):
+        return f"{path}: not a regular file (a pipe, socket or device); not read"
+    return None
+
+
 def is_supported(path: Path) -> bool:
     return path.suffix.lower() in SUPPORTED_SUFFIXES
+
+
+def _open_mupdf(path: Path, filetype: str) -> pymupdf.Document:
+    name = str(path)
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        # MuPDF takes UTF-8 file names; a Linux name that is not UTF-8 (any bytes are allowed) is
+        # reopened through its descriptor, or read into memory where /proc is missing.
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            proc = f"/proc/self/fd/{fd}"
+            if os.path.exists(proc):
+                return pymupdf.open(proc, filetype=filetype)
+            return pymupdf.open(stream=path.read_bytes(), filetype=filetype)
+        finally:
+            os.close(fd)
+    return pymupdf.open(name, filetype=filetype)
 
 
 def _short(exc: BaseException) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Sequence
 
@@ -197,9 +198,19 @@ def to_csv(docs: Sequence[dict[str, Any]], labels: Sequence[str] = ()) -> str:
     return buf.getvalue()
 
 
+# Characters json.dumps(ensure_ascii=False) leaves raw but that must not be: lone surrogates
+# (a Linux file name that is not UTF-8 cannot be written as UTF-8), DEL and C1 controls (a
+# terminal may act on them) and U+2028/2029 (str.splitlines() breaks a JSON line on them).
+_UNSAFE_IN_JSON = re.compile("[\x7f-\x9f\u2028\u2029\ud800-\udfff]")
+
+
 def dumps(doc: dict[str, Any]) -> str:
-    """A document as one JSON line. File names are data: never interpreted, only escaped."""
-    return json.dumps(doc, ensure_ascii=False, separators=(",", ":"))
+    """A document as one JSON line. File names are data: never interpreted, only escaped.
+
+    Such characters only occur inside JSON strings, so escaping them as \\uXXXX keeps the value:
+    ``json.loads`` gives back the exact name (``os.fsencode`` the exact bytes)."""
+    text = json.dumps(doc, ensure_ascii=False, separators=(",", ":"))
+    return _UNSAFE_IN_JSON.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
 def _prob_dict(labels: Sequence[str], probs: np.ndarray) -> dict[str, float]:

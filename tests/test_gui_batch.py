@@ -90,8 +90,9 @@ def test_resume_does_not_redo_finished_files(qtbot, dialog, folder, monkeypatch)
     monkeypatch.setattr(jobs, "analyze_document", spy)
     make_score_pdf(folder / "c.pdf", pages=1, systems_per_page=2, seed=9)
     done = run(qtbot, dialog, folder)
-    assert done.skipped == 3  # a, b and words: only the corrupt file (no content hash) and the new one run
-    assert sorted(analysed) == ["broken.pdf", "c.pdf"]
+    # a, b, words and the damaged file (its error is kept by content hash): only the new one runs.
+    assert done.skipped == 4
+    assert sorted(analysed) == ["c.pdf"]
     st = statuses(dialog)
     assert st["a.pdf"] == "done earlier" and st["c.pdf"] == "done"
     # Without resume, everything is analysed again and the file starts afresh.

@@ -215,7 +215,8 @@ def test_cuda_request_reports_the_device_really_used(qtbot, gui_model, score3) -
 
 def _drop(window, mime) -> bool:
     pos = QPointF(200, 200)
-    enter = QDragEnterEvent(pos, Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+    # QDragEnterEvent takes an integer QPoint, QDropEvent a QPointF (PySide6 6.11 is strict).
+    enter = QDragEnterEvent(pos.toPoint(), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
                             Qt.KeyboardModifier.NoModifier)
     QApplication.sendEvent(window, enter)
     if not enter.isAccepted():

@@ -8,7 +8,8 @@ what="${1:-test}"
 VENV="${VENV:-.venv}"
 PY="${PYTHON:-python3}"
 
-if [ "$what" = "test" ] && command -v apt-get >/dev/null 2>&1; then
+# The Qt libraries (xcb plugin) are needed to run the program too, not only to test it.
+if command -v apt-get >/dev/null 2>&1; then
   mapfile -t pkgs < <(grep -v '^\s*#' packaging/apt-test-packages.txt | sed '/^\s*$/d')
   missing=()
   for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done

@@ -45,7 +45,7 @@ def analysis_job(path: str, config: AnalysisConfig, cancel: threading.Event) -> 
         yield ModelFailed(str(exc))
         return
     yield ModelReady(clf)
-    yield from analyze_document(path, clf, AnalysisOptions(threshold=config.threshold), cancel)
+    yield from analyze_document(path, clf, AnalysisOptions(threshold=config.threshold, isolate=True), cancel)
 
 
 def _overlap(a: tuple[float, ...], b: tuple[float, ...]) -> float:
@@ -130,7 +130,7 @@ def batch_job(folder: str, recursive: bool, results_path: str, resume: bool, con
     info = clf.info
     problems: list[tuple[str, str]] = []
     files = [str(p) for p in iter_documents([folder], recursive, problems)]
-    opts = AnalysisOptions(threshold=config.threshold)
+    opts = AnalysisOptions(threshold=config.threshold, isolate=True)
     analysed = skipped = failed = 0
     with ResultsFile(Path(results_path), clf.labels, resume) as sink:
         # Files are hashed one by one as they come up, not all first: the table starts filling at once.

@@ -38,7 +38,7 @@ from .side_panel import SidePanel
 from .thumbnails import ThumbnailView
 from .toolbar import build_toolbar
 from .welcome import WelcomePane
-from .worker import BackgroundOp, GeneratorWorker
+from .worker import shutdown_workers, BackgroundOp, GeneratorWorker
 
 APP_TITLE = "Bytehoven"
 OPEN_FILTER = ("Scores (" + " ".join(f"*{s}" for s in sorted(SUPPORTED_SUFFIXES)) + ");;PDF (*.pdf);;"
@@ -691,6 +691,9 @@ class MainWindow(QMainWindow):
         self._close_document()
         if self.batch_dialog is not None:
             self.batch_dialog.cancel()
+        # Join the render and analysis threads now: a script or test that closes the window
+        # and exits at once must not leave a thread inside a C library during interpreter exit.
+        shutdown_workers(5000)
         super().closeEvent(event)
 
 

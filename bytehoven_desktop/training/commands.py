@@ -43,6 +43,12 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--out", type=Path, required=True)
     e.add_argument("--name", default=None)
 
+    q = sub.add_parser("quantize", help="static int8 QDQ model for CPU, calibrated on dev rows")
+    q.add_argument("--model", type=Path, required=True)
+    q.add_argument("--data", type=Path, required=True)
+    q.add_argument("--out", type=Path, required=True)
+    q.add_argument("--rows", type=int, default=512)
+
     v = sub.add_parser("evaluate", help="measure a model on the test groups and on real scans")
     v.add_argument("--corpus", type=Path, required=True)
     v.add_argument("--model", type=Path, default=None)
@@ -77,6 +83,11 @@ def main(argv: Sequence[str]) -> int:
         report = export(args.checkpoint, args.out, args.data, sha, args.name,
                         "bytehoven " + " ".join(shlex.quote(a) for a in argv))
         print(json.dumps(report, indent=1))
+        return 0
+    if args.command == "quantize":
+        from .quantize import quantize
+
+        print(json.dumps(quantize(args.model, args.data, args.out, args.rows), indent=1))
         return 0
     if args.command == "evaluate":
         from .evaluate import evaluate

@@ -1,0 +1,111 @@
+"""The training pipeline on small data it makes itself: split integrity, calibration maths,
+a few ResNet50 steps, ONNX export with metadata, and the app loading the result."""
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bytehoven_desktop.training.calibration import abstain_threshold, ece, fit_temperature
+from bytehoven_desktop.training.corpus import assign_splits, read_sources, source_split
+
+torch = pytest.importorskip("torch")
+
+
+def _manifest(tmp: Path) -> Path:
+    rows = []
+    for c, groups in {"bach": 6, "chopin": 4, "czerny": 1, "handel": 2}.items():
+        for g in range(groups):
+            for w in range(3):
+                for src in ("a", "b"):  # the same work in two sources
+                    rows.append({"path": f"scores/{c}/{src}/{g}-{w}.krn", "composer": c,
+                                 "work_id": f"{c}:op{g}-{w}", "group": f"{c}:op{g}", "title": "", "source_repo": "",
+                                 "license": "", "format": "krn", "note": ""})
+    with (tmp / "manifest.csv").open("w", newline="") as fh:
+        wr = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        wr.writeheader()
+        wr.writerows(rows)
+    return tmp
+
+
+def test_split_by_group_keeps_works_together(tmp_path: Path) -> None:
+    sources = read_sources(_manifest(tmp_path))
+    split = assign_splits(sources)
+    side_of_work: dict[str, set] = {}
+    for s in sources:
+        side_of_work.setdefault(s.work_id, set()).add(source_split(s, split))
+    assert all(len(v) == 1 for v in side_of_work.values())  # a work never straddles splits
+    by_comp: dict[str, set] = {}
+    for g, side in split.items():
+        by_comp.setdefault(g.split(":")[0], set()).add(side)
+    assert by_comp["bach"] == {"train", "dev", "test"}
+    assert by_comp["czerny"] == {"train"}  # one group: nothing can be held out
+    assert by_comp["handel"] == {"train", "test"}
+    assert split == assign_splits(read_sources(tmp_path))  # stable
+
+
+def test_temperature_and_ece() -> None:
+    rng = np.random.default_rng(0)
+    logits = rng.normal(0, 1.5, (4000, 5))
+    p = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
+    y = np.array([rng.choice(5, p=row) for row in p])  # labels drawn from softmax(logits): T=1 is right
+    true_t = 0.5  # a model twice as confident as it should be
+    t = fit_temperature(logits / true_t, y)
+    assert abs(t - 1 / true_t) < 0.25
+    sharp = np.exp(logits / true_t)
+    sharp /= sharp.sum(1, keepdims=True)
+    fixed = np.exp(logits / true_t / t)
+    fixed /= fixed.sum(1, keepdims=True)
+    assert ece(fixed, y) < ece(sharp, y) and ece(fixed, y) < 0.03
+
+
+def test_abstain_threshold_sits_where_pages_turn_unreliable() -> None:
+    rng = np.random.default_rng(1)
+    n = 400
+    conf = rng.uniform(0.36, 0.95, n)
+    y = np.zeros(n, int)
+    right = rng.random(n) < conf  # calibrated: right with probability = confidence
+    probs = np.repeat(((1 - conf) / 2)[:, None], 3, axis=1)
+    probs[np.arange(n), np.where(right, 0, 1)] = conf
+    thr = abstain_threshold(probs, y, [str(i) for i in range(n)])
+    assert 0.38 < thr < 0.65  # where a page becomes more likely right than wrong (0.5)
+
+
+def test_train_export_and_load_in_the_app(tmp_path: Path) -> None:
+    from bytehoven_desktop.classifier import Classifier
+    from bytehoven_desktop.training.export import export
+    from bytehoven_desktop.training.train import train
+
+    h, w = 32, 160
+    rng = np.random.default_rng(0)
+    n = 48
+    rows = np.full((n, round(h * 1.5), round(w * 1.5)), 255, np.uint8)
+    meta = []
+    for i in range(n):
+        comp = ["bach", "chopin", "mozart"][i % 3]
+        rows[i, :, (i % 3) * 60: (i % 3) * 60 + 40] = rng.integers(0, 120)  # learnable
+        meta.append({"index": i, "composer": comp, "split": "train" if i < 36 else "dev", "kind": "symbolic",
+                     "variant": 0, "group": f"g{i % 5}", "work_id": "w", "source": f"s{i % 6}", "page": 1})
+    data = tmp_path / "data"
+    data.mkdir()
+    np.save(data / "rows.npy", rows)
+    with (data / "rows.csv").open("w", newline="") as fh:
+        wr = csv.DictWriter(fh, fieldnames=list(meta[0]))
+        wr.writeheader()
+        wr.writerows(meta)
+    (data / "dataset.json").write_text(json.dumps({"height": h, "width": w}))
+    run = tmp_path / "run"
+    best = train(data, run, samples=4 * 8, batch=8, threads=1, checkpoint_minutes=100)
+    assert best.exists() and (run / "last.pt").exists() and "checkpoint step 4" in (run / "train.log").read_text()
+    # Resuming a finished run does nothing more and keeps the checkpoint.
+    train(data, run, samples=4 * 8, batch=8, threads=1)
+    out = tmp_path / "model.onnx"
+    report = export(best, out, data, corpus_sha256="abc", name="test-resnet")
+    assert report["dev_rows"] == 12 and report["temperature"] > 0
+    clf = Classifier(out, device="cpu", threads=1)
+    assert clf.labels == ("bach", "chopin", "mozart") and clf.input_size == (h, w) and clf.has_cam
+    assert clf.info.metadata["corpus_manifest_sha256"] == "abc"
+    probs, cam = clf.explain(np.full((h, w), 255, np.uint8))
+    assert probs.shape == (3,) and cam.shape == (h, w)
