@@ -28,22 +28,14 @@ sys.path.insert(0, str(ROOT))
 
 from bytehoven_desktop.document import Document  # noqa: E402
 from bytehoven_desktop.pipeline import TARGET_INTERLINE, prepare_page  # noqa: E402
-from bytehoven_desktop.systems import detect_systems  # noqa: E402
+from bytehoven_desktop.systems import box_iou, detect_systems  # noqa: E402
 
 FIXTURE = ROOT / "bench" / "fixtures" / "scan_systems.json"
 
 
-def iou(a, b) -> float:
-    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = ix * iy
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
-
-
 def match(found: list, truth: list, thr: float = 0.5) -> tuple[int, int, int]:
     """Greedy one-to-one matching by IoU: (true positives, false positives, false negatives)."""
-    pairs = sorted(((iou(f, t), i, j) for i, f in enumerate(found) for j, t in enumerate(truth)), reverse=True)
+    pairs = sorted(((box_iou(f, t), i, j) for i, f in enumerate(found) for j, t in enumerate(truth)), reverse=True)
     used_f, used_t = set(), set()
     for v, i, j in pairs:
         if v < thr:

@@ -102,6 +102,15 @@ class PageSystems:
         return (box[0] + f.x0, box[1], box[2] + f.x0, box[3])
 
 
+def box_iou(a: Box, b: Box) -> float:
+    """Intersection over union of two (x0, y0, x1, y1) boxes."""
+    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0
+
+
 # --------------------------------------------------------------------------------------
 def binarize(gray: np.ndarray) -> np.ndarray:
     """Ink mask (uint8, 255 = ink) robust to uneven lighting and paper tone."""

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from bytehoven_desktop.document import Document
-from bytehoven_desktop.systems import detect_systems, rotate
+from bytehoven_desktop.systems import box_iou, detect_systems, rotate
 from fixtures import make_score_pdf, make_text_pdf
 
 
@@ -108,12 +108,4 @@ def test_verovio_engraving_matches_its_own_system_boxes() -> None:
         found = detect_systems(rendered.gray)
         assert len(found.systems) == len(rendered.systems)
         for s, gt in zip(found.systems, rendered.systems):
-            assert _iou(s.lines_box, gt) > 0.8
-
-
-def _iou(a, b) -> float:
-    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = ix * iy
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
+            assert box_iou(s.lines_box, gt) > 0.8

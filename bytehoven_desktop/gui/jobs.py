@@ -18,6 +18,7 @@ from ..classifier import Classifier, ModelError, file_sha256, get_classifier
 from ..document import Document
 from ..pipeline import AnalysisOptions, analyze_document, prepare_page
 from ..report import DocumentResult, PageResult, error_result
+from ..systems import box_iou
 from .settings import AnalysisConfig
 
 
@@ -48,15 +49,6 @@ def analysis_job(path: str, config: AnalysisConfig, cancel: threading.Event) -> 
     yield from analyze_document(path, clf, AnalysisOptions(threshold=config.threshold, isolate=True), cancel)
 
 
-def _overlap(a: tuple[float, ...], b: tuple[float, ...]) -> float:
-    """Intersection over union of two boxes."""
-    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = ix * iy
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
-
-
 def row_activation(path: str, page_index: int, bbox: tuple[float, float, float, float],
                    classifier: Classifier) -> np.ndarray | None:
     """The class-activation map (0..1, row-image sized) of the row at ``bbox`` on a page.
@@ -71,8 +63,8 @@ def row_activation(path: str, page_index: int, bbox: tuple[float, float, float, 
         page, _dpi = prepare_page(doc, page_index, h, w)
     if not page.boxes or page.rows is None:
         return None
-    best = max(range(len(page.boxes)), key=lambda i: _overlap(page.boxes[i], bbox))
-    if _overlap(page.boxes[best], bbox) < 0.5:
+    best = max(range(len(page.boxes)), key=lambda i: box_iou(page.boxes[i], bbox))
+    if box_iou(page.boxes[best], bbox) < 0.5:
         return None
     _probs, cam = classifier.explain(page.rows[best])
     return cam
