@@ -14,7 +14,7 @@ from typing import Any, Sequence
 
 from .batch import ResultsFile, iter_documents
 from .classifier import DEVICES, Classifier, ModelError, file_sha256, get_classifier
-from .pipeline import AnalysisOptions, analyze
+from .pipeline import AnalysisOptions, analyze, start_page_server
 from .report import dumps, error_result
 
 
@@ -103,6 +103,7 @@ def _run_analyze(argv: Sequence[str]) -> int:
     # isolate: a batch must survive a page that hangs or crashes the PDF library (see pipeline).
     opts = AnalysisOptions(threshold=args.threshold, page_timeout=args.page_timeout, max_pages=args.max_pages,
                            isolate=True)
+    start_page_server()
 
     problems: list[tuple[str, str]] = []
     files = list(iter_documents(args.paths, args.recursive, problems))

@@ -14,6 +14,7 @@ import faulthandler
 import multiprocessing
 import os
 import queue
+import signal
 import threading
 import time
 from dataclasses import dataclass, field
@@ -269,6 +270,26 @@ def _mp_context() -> Any:
             else:
                 _mp_ctx = multiprocessing.get_context("spawn")
         return _mp_ctx
+
+
+def start_page_server() -> None:
+    """Start the page-preparation server now, from the main thread, deaf to Ctrl-C.
+
+    A terminal sends SIGINT to the whole process group: a server (or a child forked from it)
+    interrupted while it starts would print a traceback. The parent handles Ctrl-C itself and
+    stops its children, so they ignore it (the ignore is inherited by every child)."""
+    ctx = _mp_context()
+    if ctx.get_start_method() != "forkserver" or threading.current_thread() is not threading.main_thread():
+        return
+    from multiprocessing import forkserver
+
+    old = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        forkserver.ensure_running()
+    except Exception:  # no child processes here: pages are then prepared on a thread
+        pass
+    finally:
+        signal.signal(signal.SIGINT, old)
 
 
 class _IsolatedProducer(_Producer):

@@ -16,6 +16,7 @@ from .icon import app_icon
 from .resources import demo_score_path
 from .settings import APPLICATION, ORGANIZATION
 from .theme import MODES, apply_theme
+from ..pipeline import start_page_server
 from .worker import shutdown_workers
 
 __all__ = ["main", "demo_score_path", "build_parser", "make_application"]
@@ -76,6 +77,7 @@ def main(argv: list[str]) -> int:
         print("bytehoven gui: --screenshot must end in .png (or .jpg)", file=sys.stderr)
         return 2
     app = make_application()
+    start_page_server()  # before any analysis thread: page children ignore a terminal's Ctrl-C
     apply_theme(app, args.theme)
 
     from .window import MainWindow  # after the QApplication exists
