@@ -248,7 +248,9 @@ def _find_staves(ink: np.ndarray, m: StaffMetrics) -> list[Staff]:
             lo, hi = max(0, int(ly) - band), min(h, int(ly) + band + 1)
             present += hmask[lo:hi].max(axis=0) > 0
         cols = present >= 3
-        for x0, x1 in _runs(cols, max_gap=int(1.5 * il)):
+        # Bridge short interruptions (dense chords, beams or a clef change can break the
+        # lines' long runs); staves side by side are separated by far more than this.
+        for x0, x1 in _runs(cols, max_gap=int(4 * il)):
             if x1 - x0 >= 6 * il:
                 staves.append(Staff(tuple(line_ys), float(x0), float(x1)))
     return staves
