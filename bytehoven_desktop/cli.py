@@ -81,6 +81,12 @@ def run_analyze(argv: Sequence[str]) -> int:
     except KeyboardInterrupt:  # Ctrl-C while loading the model or listing files: no traceback
         print("bytehoven: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader of stdout went away (`bytehoven analyze … | head`): stop quietly, and keep
+        # Python from complaining again when it flushes stdout at exit.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 141
 
 
 def _run_analyze(argv: Sequence[str]) -> int:

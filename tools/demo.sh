@@ -8,13 +8,6 @@ if [ -n "${DISPLAY:-}" ] || [ -n "${WAYLAND_DISPLAY:-}" ] || [ "$(uname)" = Darw
   exec .venv/bin/bytehoven gui "$demo"
 fi
 echo "demo: no display here; analysing $demo on the command line instead" >&2
-.venv/bin/bytehoven analyze "$demo" -q | .venv/bin/python -c '
-import json, sys
-for doc in map(json.loads, sys.stdin):
-    print(f"{doc[\"path\"]}: {doc[\"pages\"]} pages, {doc[\"rows\"]} rows, composer {doc[\"composer\"] or doc[\"reason\"]} "
-          f"(best guess {doc[\"best_guess\"]}, confidence {doc[\"confidence\"]}) on {doc[\"device\"]}")
-    for p in doc["page_results"]:
-        print(f"  page {p[\"page\"]}: {len(p[\"systems\"])} rows, {p[\"composer\"] or p[\"reason\"]} ({p[\"best_guess\"]} {p[\"confidence\"]})")
-'
+.venv/bin/bytehoven analyze "$demo" -q | .venv/bin/python tools/demo_summary.py
 QT_QPA_PLATFORM=offscreen .venv/bin/bytehoven gui "$demo" --screenshot demo-screenshot.png
 echo "demo: window saved as demo-screenshot.png" >&2
