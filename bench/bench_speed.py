@@ -27,8 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bytehoven_desktop.classifier import Classifier, default_model_path  # noqa: E402
-from bytehoven_desktop.document import Document  # noqa: E402
-from bytehoven_desktop.pipeline import analyze, prepare_page  # noqa: E402
+from bytehoven_desktop.pipeline import analyze, prepared_pages  # noqa: E402
 
 DEMO = ROOT / "resources" / "demo" / "demo.pdf"
 
@@ -75,12 +74,8 @@ def main() -> None:
         pdf = make_pdf(Path(tmp) / "long.pdf", args.pages)
         small = make_pdf(Path(tmp) / "short.pdf", max(1, args.pages // 4))
         # The same rows the pipeline will see (cut once, outside the timing).
-        with Document(pdf) as doc:
-            cut, dpi = [], 150.0
-            for i in range(doc.page_count):  # as the pipeline does: each page starts from the last dpi
-                page, dpi = prepare_page(doc, i, h, w, dpi)
-                cut.append(page.rows)
-            rows = np.concatenate(cut)
+        # The pipeline's own page preparation (each page starts from the previous page's dpi).
+        rows = np.concatenate([p.rows for p in prepared_pages(pdf, 0, args.pages, h, w, lambda: False)])
         clf.predict(rows[: args.batch])  # warm-up
         t = time.perf_counter()
         clf.predict(rows)

@@ -95,7 +95,7 @@ def prepare_page(doc: Document, index: int, height: int, width: int, dpi: float 
             img = doc.render(index, better)
             found, rows = rows_from_page(_turned(img.gray, turn), height, width)
             dpi = better
-        elif found.metrics is not None:
+        else:
             dpi = float(np.clip(dpi * ratio, 36.0, 900.0))
     page = PreparedPage(index, w_pt, h_pt)
     if img.downscaled:
@@ -169,7 +169,7 @@ def _left_weight(gray: np.ndarray, found: PageSystems) -> float:
     return (left - right) / max(left + right, 1.0)
 
 
-def _prepared_pages(path: Path, start: int, stop: int, height: int, width: int,
+def prepared_pages(path: Path, start: int, stop: int, height: int, width: int,
                     stopped: Callable[[], bool]) -> Iterator[PreparedPage]:
     """Pages [start, stop) of one document, prepared; a page that fails is an error page."""
     try:
@@ -215,7 +215,7 @@ class _Producer(threading.Thread):
         return self.cancel.is_set() or self.abandoned.is_set()
 
     def run(self) -> None:
-        for page in _prepared_pages(self.path, self.first, self.stop_at, self.height, self.width, self.stopped):
+        for page in prepared_pages(self.path, self.first, self.stop_at, self.height, self.width, self.stopped):
             self._put(page)
 
     def _put(self, page: PreparedPage) -> None:
@@ -240,7 +240,7 @@ def _child_prepare(path: str, start: int, stop: int, height: int, width: int, pa
     quiet = open(os.devnull, "w")
     try:
         conn.send(_READY)
-        pages = _prepared_pages(Path(path), start, stop, height, width, lambda: False)
+        pages = prepared_pages(Path(path), start, stop, height, width, lambda: False)
         while True:
             faulthandler.dump_traceback_later(min(page_timeout + _CHILD_GRACE_S, 1e6), exit=True, file=quiet)
             page = next(pages, None)
@@ -312,7 +312,7 @@ class _IsolatedProducer(_Producer):
                 proc.start()
             except Exception:  # no child processes here (a sandbox): prepare on this thread
                 conn.close()
-                for page in _prepared_pages(self.path, i, self.stop_at, self.height, self.width, self.stopped):
+                for page in prepared_pages(self.path, i, self.stop_at, self.height, self.width, self.stopped):
                     self._put(page)
                 return
             finally:
@@ -332,7 +332,7 @@ class _IsolatedProducer(_Producer):
             except (EOFError, OSError):
                 proc.join(timeout=5)
                 if not ready:  # the child could not even start: prepare on this thread
-                    for page in _prepared_pages(self.path, i, self.stop_at, self.height, self.width,
+                    for page in prepared_pages(self.path, i, self.stop_at, self.height, self.width,
                                                 self.stopped):
                         self._put(page)
                     return
