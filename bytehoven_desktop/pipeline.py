@@ -66,6 +66,7 @@ class PreparedPage:
     rows: np.ndarray | None = None
     error: str | None = None
     notes: list[str] = field(default_factory=list)
+    turn: int = 0  # quarter turns (np.rot90) that made the page upright for analysis
 
 
 Event = Union[Started, PageResult, DocumentResult]
@@ -97,7 +98,7 @@ def prepare_page(doc: Document, index: int, height: int, width: int, dpi: float 
             dpi = better
         else:
             dpi = float(np.clip(dpi * ratio, 36.0, 900.0))
-    page = PreparedPage(index, w_pt, h_pt)
+    page = PreparedPage(index, w_pt, h_pt, turn=turn)
     if img.downscaled:
         page.notes.append("page is very large; analysed at reduced resolution")
     if turn:

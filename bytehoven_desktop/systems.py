@@ -169,19 +169,20 @@ def estimate_skew(ink: np.ndarray, interline: float) -> float:
     n, labels, stats, _ = cv2.connectedComponentsWithStats(lines, connectivity=8)
     if n <= 1:
         return 0.0
-    ys, xs = np.nonzero(labels)
-    lab = labels[ys, xs]
-    cnt = np.bincount(lab, minlength=n).astype(np.float64)
-    sx = np.bincount(lab, xs, minlength=n)
-    sy = np.bincount(lab, ys, minlength=n)
-    sxx = np.bincount(lab, xs.astype(np.float64) ** 2, minlength=n)
-    sxy = np.bincount(lab, xs.astype(np.float64) * ys, minlength=n)
     widths = stats[:, cv2.CC_STAT_WIDTH].astype(np.float64)
     heights = stats[:, cv2.CC_STAT_HEIGHT].astype(np.float64)
     keep = (widths >= 6 * interline) & (heights <= widths * 0.08 + 2 * interline)
     keep[0] = False
     if keep.sum() < 3:
         return 0.0
+    # Line fits need only the kept components' pixels.
+    ys, xs = np.nonzero(keep[labels])
+    lab = labels[ys, xs]
+    cnt = np.bincount(lab, minlength=n).astype(np.float64)
+    sx = np.bincount(lab, xs, minlength=n)
+    sy = np.bincount(lab, ys, minlength=n)
+    sxx = np.bincount(lab, xs.astype(np.float64) ** 2, minlength=n)
+    sxy = np.bincount(lab, xs.astype(np.float64) * ys, minlength=n)
     denom = cnt * sxx - sx * sx
     slope = np.where(denom > 0, (cnt * sxy - sx * sy) / np.maximum(denom, 1e-9), 0.0)
     angles = np.degrees(np.arctan(slope[keep]))
@@ -233,15 +234,15 @@ def _find_staves(ink: np.ndarray, m: StaffMetrics) -> list[Staff]:
     for y in sorted(taken):
         # Staff lines are equidistant: fit the best regular grid (start, pitch) to the profile
         # rather than placing each line on its own peak, which beams and chords can pull away.
-        best_fit, line_ys = -1.0, [float(y + j * il) for j in range(5)]
-        for pitch in np.arange(0.9 * il, 1.1 * il + 1e-9, 0.125):
-            for y0 in range(max(0, y - band), y + band + 1):
-                idx = np.round(y0 + pitch * np.arange(5)).astype(int)
-                if idx[-1] >= h:
-                    continue
-                fit = float(profile[idx].sum())
-                if fit > best_fit:
-                    best_fit, line_ys = fit, [float(v) for v in idx]
+        # All (pitch, start) pairs at once; argmax keeps the first best, pitch-major.
+        line_ys = [float(y + j * il) for j in range(5)]
+        pitches = np.arange(0.9 * il, 1.1 * il + 1e-9, 0.125)
+        starts = np.arange(max(0, y - band), y + band + 1)
+        idx = np.round(starts[None, :, None] + pitches[:, None, None] * np.arange(5)).astype(int).reshape(-1, 5)
+        inside = idx[:, -1] < h
+        if inside.any():
+            fits = np.where(inside, profile[np.minimum(idx, h - 1)].sum(axis=1), -np.inf)
+            line_ys = [float(v) for v in idx[int(np.argmax(fits))]]
         # Columns where at least three of the five lines have a long horizontal run.
         present = np.zeros(w, np.int32)
         for ly in line_ys:

@@ -861,3 +861,25 @@ def test_turned_scans_are_read_upright(tmp_path: Path, turn: int) -> None:
     flipped = np.abs(turned.rows[:, ::-1, ::-1].astype(int) - up.rows.astype(int)).mean()
     assert diff < 1.0 < flipped
     assert turned.notes and ("sideways" in turned.notes[0] or "upside down" in turned.notes[0])
+    assert up.turn == 0 and turned.turn == {cv2.ROTATE_90_CLOCKWISE: 1, cv2.ROTATE_90_COUNTERCLOCKWISE: 3,
+                                            cv2.ROTATE_180: 2}[turn]
+
+
+@pytest.mark.parametrize("turn", [None, cv2.ROTATE_90_CLOCKWISE, cv2.ROTATE_180])
+def test_activation_map_lies_like_the_displayed_row(tmp_path: Path, clf: Classifier, turn: int | None) -> None:
+    from bytehoven_desktop.gui.jobs import row_activation
+
+    gray = score_gray(tmp_path)
+    path = tmp_path / "page.png"
+    cv2.imwrite(str(path), gray if turn is None else cv2.rotate(gray, turn))
+    with Document(path) as d:
+        page, _ = prepare_page(d, 0, *clf.input_size)
+        box = page.boxes[1]
+        _, upright_cam = clf.explain(page.rows[1])
+    cam = row_activation(str(path), 0, box, clf)
+    assert cam is not None
+    # The map is stretched over the box as displayed: tall boxes (a sideways page) get a tall map.
+    assert (cam.shape[0] > cam.shape[1]) == (box[3] - box[1] > box[2] - box[0])
+    want = {None: upright_cam, cv2.ROTATE_90_CLOCKWISE: np.rot90(upright_cam, -1),
+            cv2.ROTATE_180: np.rot90(upright_cam, 2)}[turn]
+    np.testing.assert_allclose(cam, want, atol=1e-5)

@@ -9,7 +9,7 @@ import pytest
 from bytehoven_desktop.classifier import Classifier
 from bytehoven_desktop.document import Document
 from bytehoven_desktop.pipeline import AnalysisOptions, Started, analyze, analyze_document
-from bytehoven_desktop.report import NO_MUSIC, DocumentResult, PageResult
+from bytehoven_desktop.report import NO_MUSIC, DocumentResult, PageResult, pool
 from bytehoven_desktop.systems import detect_systems
 from fixtures import make_corrupt_pdf, make_score_pdf, make_score_png, make_text_pdf
 
@@ -40,9 +40,9 @@ def test_rows_per_page_and_report_schema(tmp_path: Path, clf: Classifier) -> Non
             x0, y0, x1, y1 = s["bbox"]
             assert 0 <= x0 < x1 <= 612 and 0 <= y0 < y1 <= 792  # PDF points of a Letter page
             assert s["composer"] in s["composers"]
-    # Document probabilities are the mean of its rows'.
-    rows = np.array([[s["composers"][c] for c in clf.labels] for p in j["page_results"] for s in p["systems"]])
-    np.testing.assert_allclose([j["composers"][c] for c in clf.labels], rows.mean(0), atol=1e-4)
+    # Document probabilities pool all its rows' (not the pages').
+    rows = np.stack([s.probs for p in doc.page_results for s in p.systems])
+    np.testing.assert_allclose([doc.summary.composers[c] for c in clf.labels], pool(rows), atol=1e-4)
 
 
 def test_boxes_match_the_detector(tmp_path: Path, clf: Classifier) -> None:

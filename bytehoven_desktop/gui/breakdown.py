@@ -26,7 +26,7 @@ class Bar:
 
 
 def summary_bars(summary: Summary, k: int = 6) -> list[Bar]:
-    """The ``k`` composers with the highest mean probability (plus the rest as one bar)."""
+    """The ``k`` composers with the highest pooled probability (plus the rest as one bar)."""
     ranked = sorted(summary.composers.items(), key=lambda kv: -kv[1])
     bars = [Bar(c, float(v), summary.wins.get(c, 0)) for c, v in ranked[:k]]
     rest = sum(v for _, v in ranked[k:])

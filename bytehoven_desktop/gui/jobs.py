@@ -51,7 +51,8 @@ def analysis_job(path: str, config: AnalysisConfig, cancel: threading.Event) -> 
 
 def row_activation(path: str, page_index: int, bbox: tuple[float, float, float, float],
                    classifier: Classifier) -> np.ndarray | None:
-    """The class-activation map (0..1, row-image sized) of the row at ``bbox`` on a page.
+    """The class-activation map (0..1, row-image sized) of the row at ``bbox`` on a page,
+    oriented like the page as displayed (turned back when the page was analysed turned).
 
     The row image is cut again with the core's ``prepare_page``; the row is matched by box
     overlap rather than by index, because the page may be cut at a slightly different
@@ -67,7 +68,8 @@ def row_activation(path: str, page_index: int, bbox: tuple[float, float, float, 
     if box_iou(page.boxes[best], bbox) < 0.5:
         return None
     _probs, cam = classifier.explain(page.rows[best])
-    return cam
+    # The map is in the upright row's frame; a page lying sideways is shown as it lies.
+    return np.ascontiguousarray(np.rot90(cam, -page.turn)) if page.turn else cam
 
 
 # -- batch folders ----------------------------------------------------------------------

@@ -39,7 +39,7 @@ class PreferencesDialog(QDialog):
         # The lowest value means "the model's own calibrated threshold".
         self.threshold.setSpecialValueText("Model default")
         self.threshold.setValue(0.0 if prefs.threshold is None else max(0.01, prefs.threshold))
-        self.threshold.setToolTip("Below this mean confidence a page or document is reported as uncertain "
+        self.threshold.setToolTip("Below this pooled confidence a page or document is reported as uncertain "
                                   "instead of naming a composer.")
         form.addRow("Confidence threshold:", self.threshold)
 

@@ -7,6 +7,8 @@ from typing import Sequence
 
 import numpy as np
 
+from ..report import pool
+
 
 def _nll(logits: np.ndarray, y: np.ndarray, t: float) -> float:
     z = logits / t
@@ -50,7 +52,7 @@ def page_means(probs: np.ndarray, y: np.ndarray, pages: Sequence[str]) -> tuple[
     groups: dict[str, list[int]] = defaultdict(list)
     for i, p in enumerate(pages):
         groups[p].append(i)
-    mp = np.stack([probs[ix].mean(axis=0) for ix in groups.values()]) if groups else np.zeros((0, probs.shape[1]))
+    mp = np.stack([pool(probs[ix]) for ix in groups.values()]) if groups else np.zeros((0, probs.shape[1]))
     my = np.array([y[ix[0]] for ix in groups.values()], np.int64)
     return mp, my
 
@@ -58,7 +60,7 @@ def page_means(probs: np.ndarray, y: np.ndarray, pages: Sequence[str]) -> tuple[
 def abstain_threshold(probs: np.ndarray, y: np.ndarray, pages: Sequence[str], floor: float = 0.15) -> float:
     """Lowest page confidence at which the page's answer is more likely right than wrong.
 
-    Pages (mean of their rows' calibrated probabilities) are sorted by confidence; the
+    Pages (their rows' calibrated probabilities pooled as the app pools them) are sorted by confidence; the
     threshold is where the accuracy of the pages just above it (a sliding window) reaches 50 %."""
     mp, my = page_means(probs, y, pages)
     if len(my) < 20:

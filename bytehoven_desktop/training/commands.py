@@ -33,6 +33,9 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--lr", type=float, default=1e-3)
     t.add_argument("--threads", type=int, default=2)
     t.add_argument("--no-scans", action="store_true", help="do not train on train-split scans")
+    t.add_argument("--init", type=Path, default=None, metavar="CHECKPOINT",
+                   help="start a new run from this checkpoint's weights (a later training stage)")
+    t.add_argument("--warmup", type=int, default=500, help="steps of linear learning-rate warm-up")
     t.add_argument("--stop-after", type=float, default=None, metavar="MINUTES",
                    help="checkpoint and stop after this long (continue later with the same command)")
 
@@ -72,7 +75,8 @@ def main(argv: Sequence[str]) -> int:
         from .train import train
 
         train(args.data, args.run, args.samples, args.batch, args.lr, args.threads,
-              include_scans=not args.no_scans, stop_after_minutes=args.stop_after)
+              include_scans=not args.no_scans, stop_after_minutes=args.stop_after, init=args.init,
+              warmup=args.warmup)
         return 0
     if args.command == "export":
         from .corpus import manifest_sha256

@@ -3,7 +3,7 @@
 Rows of the held-out split are cut from the corpus exactly as the app cuts them (same
 detector, crop straight to the model's input size) and classified by the ONNX model
 through the app's own ``Classifier``. Reported per row (top-1, top-3, macro-F1), per page
-and per document (mean of row probabilities), ECE before and after temperature scaling,
+and per document (rows pooled as the app pools them, ``report.pool``), ECE before and after temperature scaling,
 a confusion matrix (PNG), separately for engraved sources and for real scans.
 """
 
@@ -18,6 +18,7 @@ import cv2
 import numpy as np
 
 from ..classifier import Classifier, softmax
+from ..report import pool
 from .calibration import ece
 from .dataset import Task, plan, run_task
 
@@ -64,7 +65,7 @@ def _metrics(probs: np.ndarray, raw: np.ndarray, y: np.ndarray, page_key: list[s
         groups: dict[str, list[int]] = defaultdict(list)
         for i, k in enumerate(keys):
             groups[k].append(i)
-        mp_ = np.stack([probs[ix].mean(0) for ix in groups.values()])
+        mp_ = np.stack([pool(probs[ix]) for ix in groups.values()])
         my = np.array([y[ix[0]] for ix in groups.values()])
         res[f"{name}s"] = int(len(my))
         res[f"{name}_top1"] = float((mp_.argmax(1) == my).mean())
@@ -143,6 +144,8 @@ def evaluate(corpus: Path, model: Path | None, data: Path | None, work: Path, ou
         raw = clf.logits(x)
         probs = softmax(raw / clf.info.temperature)
         report[subset] = _metrics(probs, raw, y, pages, docs, labels)
+        # The raw logits, so other aggregations or calibrations can be studied without rerunning.
+        np.savez_compressed(out / f"logits-{subset}.npz", logits=raw, y=y, pages=np.array(pages), docs=np.array(docs))
         confusion_png(y, probs.argmax(1), labels, out / f"confusion-{subset}.png",
                       f"{clf.info.name}: {subset}, {split} split, {len(y)} rows")
         print(f"[evaluate] {subset}: " + ", ".join(f"{k} {v:.4f}" for k, v in report[subset].items()

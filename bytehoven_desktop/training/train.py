@@ -67,7 +67,14 @@ def evaluate_rows(net: ResNet50, data: RowData, idx: np.ndarray, labels: list[st
 
 def train(data_dir: Path, run: Path, samples: int, batch: int = 32, lr: float = 1e-3, threads: int = 2,
           checkpoint_minutes: float = 10.0, dev_rows: int = 3000, include_scans: bool = True,
-          seed: int = 0, stop_after_minutes: float | None = None) -> Path:
+          seed: int = 0, stop_after_minutes: float | None = None, init: Path | None = None,
+          warmup: int = 500) -> Path:
+    """Train (or continue) a run; ``init`` starts a new run from another run's weights.
+
+    A second stage with its own learning-rate schedule is how a model grows in chunks: the
+    first run's cosine has already decayed, and stretching its schedule afterwards would jump
+    the learning rate in the middle of a run.
+    """
     run.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(threads)
     log = (run / "train.log").open("a")
@@ -95,7 +102,7 @@ def train(data_dir: Path, run: Path, samples: int, batch: int = 32, lr: float = 
     net = ResNet50(len(labels)).to(memory_format=torch.channels_last)
     opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=0.05)
     total_steps = max(1, samples // batch)
-    warm = min(500, total_steps // 10 + 1)
+    warm = min(warmup, total_steps // 10 + 1)
 
     def lr_at(step: int) -> float:
         if step < warm:
@@ -114,12 +121,18 @@ def train(data_dir: Path, run: Path, samples: int, batch: int = 32, lr: float = 
             raise SystemExit(f"{ck}: trained on other labels; use a new --run folder")
         say(f"resumed at step {step}/{total_steps} (best dev {best:.4f})")
     else:
+        if init is not None:
+            state = torch.load(init, map_location="cpu", weights_only=False)
+            if state.get("labels") != labels:
+                raise SystemExit(f"{init}: trained on other labels")
+            net.load_state_dict(state["model"])
+            say(f"initialised from {init} (its step {state['step']}, dev {state['best']:.4f})")
         say(f"start: {len(train_idx)} train rows, {len(dev_idx)} dev rows, {len(labels)} composers, "
             f"counts {dict(zip(labels, counts.astype(int).tolist()))}, {total_steps} steps of {batch}")
     (run / "config.json").write_text(json.dumps({
         "data": str(data_dir), "samples": samples, "batch": batch, "lr": lr, "labels": labels,
         "height": data.height, "width": data.width, "mean": MEAN, "std": STD, "seed": seed,
-        "include_scans": include_scans}, indent=1))
+        "include_scans": include_scans, "init": str(init) if init else None, "warmup": warmup}, indent=1))
 
     def save(path: Path) -> None:
         tmp = path.with_suffix(".tmp")
