@@ -109,3 +109,25 @@ def test_train_export_and_load_in_the_app(tmp_path: Path) -> None:
     assert clf.info.metadata["corpus_manifest_sha256"] == "abc"
     probs, cam = clf.explain(np.full((h, w), 255, np.uint8))
     assert probs.shape == (3,) and cam.shape == (h, w)
+    # A later stage starts from those weights with its own schedule, and can leave out rows.
+    stage2 = tmp_path / "stage2"
+    train(data, stage2, samples=2 * 8, batch=8, threads=1, init=best, warmup=1, transposed=False)
+    log = (stage2 / "train.log").read_text()
+    assert f"initialised from {best}" in log and "checkpoint step 2" in log
+    assert json.loads((stage2 / "config.json").read_text())["transposed"] is False
+
+
+def test_which_rows_are_transposed_is_known_without_rendering() -> None:
+    from bytehoven_desktop.training.dataset import variant_style
+    from bytehoven_desktop.training.train import transposed_rows
+
+    names = [f"symbolic/x/piece{i}.krn" for i in range(40)]
+    # The first variant of a score is never transposed; later ones sometimes are.
+    assert all(variant_style(n, 0).transpose is None for n in names)
+    later = [variant_style(n, 2).transpose for n in names]
+    assert 0 < sum(t is not None for t in later) < len(names)
+    assert later == [variant_style(n, 2).transpose for n in names]  # a pure function of the name
+    meta = [{"kind": "symbolic", "source": n, "variant": "2"} for n in names] + [
+        {"kind": "scan", "source": "scans/a.pdf", "variant": "2"}]
+    flags = transposed_rows(meta)
+    assert flags.tolist() == [t is not None for t in later] + [False]

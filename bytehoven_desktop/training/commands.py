@@ -35,6 +35,8 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--no-scans", action="store_true", help="do not train on train-split scans")
     t.add_argument("--init", type=Path, default=None, metavar="CHECKPOINT",
                    help="start a new run from this checkpoint's weights (a later training stage)")
+    t.add_argument("--no-transposed", action="store_true",
+                   help="leave out rows of transposed engravings (to measure what transposition adds)")
     t.add_argument("--warmup", type=int, default=500, help="steps of linear learning-rate warm-up")
     t.add_argument("--stop-after", type=float, default=None, metavar="MINUTES",
                    help="checkpoint and stop after this long (continue later with the same command)")
@@ -76,7 +78,7 @@ def main(argv: Sequence[str]) -> int:
 
         train(args.data, args.run, args.samples, args.batch, args.lr, args.threads,
               include_scans=not args.no_scans, stop_after_minutes=args.stop_after, init=args.init,
-              warmup=args.warmup)
+              warmup=args.warmup, transposed=not args.no_transposed)
         return 0
     if args.command == "export":
         from .corpus import manifest_sha256

@@ -23,7 +23,7 @@ import time
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
 import numpy as np
 
@@ -31,6 +31,9 @@ from ..document import Document, DocumentError
 from ..pipeline import TARGET_INTERLINE, prepare_page
 from ..rowimage import rows_from_page
 from .corpus import Source, assign_splits, manifest_sha256, read_sources, source_split
+
+if TYPE_CHECKING:
+    from .render import RenderStyle
 
 STORE_SCALE = 1.5
 MAX_PAGES = {"symbolic": 8, "engraved": 24, "scan": 80}
@@ -70,16 +73,24 @@ def plan(corpus: Path, seed: int = 0) -> tuple[list[Task], dict[str, str]]:
     return tasks, split
 
 
+def variant_style(rel: str, variant: int) -> RenderStyle:
+    """The engraving style of one variant of a symbolic source: a pure function of its name and
+    variant number, so a dataset can tell later which rows were transposed without rendering."""
+    from .render import random_style
+
+    seed = int(hashlib.sha1(f"{rel}|{variant}".encode()).hexdigest()[:8], 16)
+    rng = np.random.default_rng(seed)
+    return random_style(rng, transpose=variant > 0 and rng.random() < 0.5)
+
+
 def _task_rows(task: Task, height: int, width: int) -> Iterator[tuple[int, np.ndarray, int]]:
     """(page, rows, systems found) for each page of a task's source."""
     src = task.source
     limit = MAX_PAGES[src.kind]
     if src.kind == "symbolic":
-        from .render import random_style, render_pages
+        from .render import render_pages
 
-        seed = int(hashlib.sha1(f"{src.rel}|{task.variant}".encode()).hexdigest()[:8], 16)
-        rng = np.random.default_rng(seed)
-        style = random_style(rng, transpose=task.variant > 0 and rng.random() < 0.5)
+        style = variant_style(src.rel, task.variant)
         for page in render_pages(src.path, style, px_per_staff_space=TARGET_INTERLINE, pages=range(1, limit + 1)):
             found, rows = rows_from_page(page.gray, height, width)
             yield page.page, rows, len(page.systems)

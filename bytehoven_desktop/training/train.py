@@ -45,6 +45,22 @@ def load_data(data: Path, in_memory: bool = True) -> RowData:
     return RowData(rows, meta, info["height"], info["width"])
 
 
+def transposed_rows(meta: list[dict[str, str]]) -> np.ndarray:
+    """Which rows come from a transposed engraving (recomputed from source and variant)."""
+    from .dataset import variant_style
+
+    styles: dict[tuple[str, str], bool] = {}
+    out = np.zeros(len(meta), bool)
+    for i, m in enumerate(meta):
+        if m["kind"] != "symbolic":
+            continue
+        key = (m["source"], m["variant"])
+        if key not in styles:
+            styles[key] = variant_style(m["source"], int(m["variant"])).transpose is not None
+        out[i] = styles[key]
+    return out
+
+
 def to_tensor(batch: np.ndarray) -> torch.Tensor:
     x = torch.from_numpy(batch.astype(np.float32) / 255.0)
     return ((x - MEAN) / STD)[:, None].contiguous(memory_format=torch.channels_last)
@@ -68,12 +84,13 @@ def evaluate_rows(net: ResNet50, data: RowData, idx: np.ndarray, labels: list[st
 def train(data_dir: Path, run: Path, samples: int, batch: int = 32, lr: float = 1e-3, threads: int = 2,
           checkpoint_minutes: float = 10.0, dev_rows: int = 3000, include_scans: bool = True,
           seed: int = 0, stop_after_minutes: float | None = None, init: Path | None = None,
-          warmup: int = 500) -> Path:
+          warmup: int = 500, transposed: bool = True) -> Path:
     """Train (or continue) a run; ``init`` starts a new run from another run's weights.
 
     A second stage with its own learning-rate schedule is how a model grows in chunks: the
     first run's cosine has already decayed, and stretching its schedule afterwards would jump
-    the learning rate in the middle of a run.
+    the learning rate in the middle of a run. ``transposed=False`` leaves out the rows of
+    transposed engravings (the transposition ablation).
     """
     run.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(threads)
@@ -89,6 +106,8 @@ def train(data_dir: Path, run: Path, samples: int, batch: int = 32, lr: float = 
     labels = sorted({m["composer"] for m in data.meta})
     kinds = {"symbolic", "engraved"} | ({"scan"} if include_scans else set())
     train_idx = np.array([i for i, m in enumerate(data.meta) if m["split"] == "train" and m["kind"] in kinds])
+    if not transposed:
+        train_idx = train_idx[~transposed_rows(data.meta)[train_idx]]
     dev_all = np.array([i for i, m in enumerate(data.meta) if m["split"] == "dev" and m["kind"] != "scan"])
     rng_dev = np.random.default_rng(1234)
     dev_idx = np.sort(rng_dev.choice(dev_all, min(dev_rows, len(dev_all)), replace=False)) if len(dev_all) else dev_all
@@ -132,7 +151,8 @@ def train(data_dir: Path, run: Path, samples: int, batch: int = 32, lr: float = 
     (run / "config.json").write_text(json.dumps({
         "data": str(data_dir), "samples": samples, "batch": batch, "lr": lr, "labels": labels,
         "height": data.height, "width": data.width, "mean": MEAN, "std": STD, "seed": seed,
-        "include_scans": include_scans, "init": str(init) if init else None, "warmup": warmup}, indent=1))
+        "include_scans": include_scans, "init": str(init) if init else None, "warmup": warmup,
+        "transposed": transposed}, indent=1))
 
     def save(path: Path) -> None:
         tmp = path.with_suffix(".tmp")
