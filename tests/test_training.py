@@ -115,6 +115,15 @@ def test_train_export_and_load_in_the_app(tmp_path: Path) -> None:
     log = (stage2 / "train.log").read_text()
     assert f"initialised from {best}" in log and "checkpoint step 2" in log
     assert json.loads((stage2 / "config.json").read_text())["transposed"] is False
+    # The exported model says how it was made, all stages counted.
+    from bytehoven_desktop.training.export import lineage
+
+    stages = lineage(stage2 / "best.pt")
+    assert [(st["run"], st["steps"], st["batch"]) for st in stages] == [(str(run), 4, 8), (str(stage2), 2, 8)]
+    export(stage2 / "best.pt", out, data, corpus_sha256="abc", name="test-resnet")
+    meta = Classifier(out, device="cpu", threads=1).info.metadata
+    assert meta["training_steps"] == "6" and meta["training_samples"] == "48"
+    assert len(json.loads(meta["training_stages"])) == 2
 
 
 def test_which_rows_are_transposed_is_known_without_rendering() -> None:

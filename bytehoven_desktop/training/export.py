@@ -23,6 +23,23 @@ def load_checkpoint(path: Path) -> tuple[ResNet50, dict]:
     return net, state
 
 
+def lineage(checkpoint: Path) -> list[dict]:
+    """The training stages behind a checkpoint, first stage first: each stage's run folder, the
+    steps it trained and its batch, followed through the runs' ``init`` (see ``train --init``)."""
+    stages: list[dict] = []
+    seen: set[Path] = set()
+    path: Path | None = checkpoint
+    while path is not None and path.exists() and path.resolve() not in seen:
+        seen.add(path.resolve())
+        state = torch.load(path, map_location="cpu", weights_only=False)
+        config_file = path.parent / "config.json"
+        config = json.loads(config_file.read_text()) if config_file.exists() else {}
+        stages.append({"run": str(path.parent), "steps": int(state["step"]), "batch": int(config.get("batch", 0)),
+                       "scans": bool(config.get("include_scans", True))})
+        path = Path(config["init"]) if config.get("init") else None
+    return stages[::-1]
+
+
 def dev_logits(net: ResNet50, data_dir: Path, labels: list[str]) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """Logits, labels and page keys of every dev row (engraved and symbolic sources)."""
     data = load_data(data_dir, in_memory=False)
@@ -47,8 +64,11 @@ def export(checkpoint: Path, out: Path, data_dir: Path | None, corpus_sha256: st
         "architecture": "ResNet50 (bottleneck [3,4,6,3], 1 grey channel, from scratch)",
         "corpus_manifest_sha256": corpus_sha256,
         "training_command": command or " ".join(shlex.quote(a) for a in sys.argv),
-        "training_steps": str(state["step"]),
     }
+    stages = lineage(checkpoint)
+    meta["training_steps"] = str(sum(st["steps"] for st in stages))
+    meta["training_samples"] = str(sum(st["steps"] * (st["batch"] or 32) for st in stages))
+    meta["training_stages"] = json.dumps(stages)
     report: dict = {}
     if data_dir is not None:
         logits, y, pages = dev_logits(net, data_dir, labels)
