@@ -40,7 +40,7 @@ UPSIDE_DOWN_CUE = 0.05
 
 @dataclass(frozen=True)
 class AnalysisOptions:
-    threshold: float | None = None  # abstain below this mean confidence; None: the model's own
+    threshold: float | None = None  # abstain below this pooled confidence; None: the model's own
     page_timeout: float = 60.0  # seconds one page may take before it is skipped
     max_pages: int | None = None
     queue_pages: int = 4  # pages prepared ahead of inference

@@ -205,7 +205,7 @@ def csv_row(doc: dict[str, Any]) -> dict[str, Any]:
 
 
 def to_csv(docs: Sequence[dict[str, Any]], labels: Sequence[str] = ()) -> str:
-    """Documents as CSV: one line per document, a column per composer's mean probability."""
+    """Documents as CSV: one line per document, a column per composer's pooled probability."""
     labels = list(labels) or sorted({k for d in docs for k in d.get("composers", {})})
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=list(CSV_FIELDS) + [f"p_{c}" for c in labels])
