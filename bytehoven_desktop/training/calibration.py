@@ -48,10 +48,11 @@ def ece(probs: np.ndarray, y: np.ndarray, bins: int = 15) -> float:
     return float(total)
 
 
-def page_means(probs: np.ndarray, y: np.ndarray, pages: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+def pooled_groups(probs: np.ndarray, y: np.ndarray, keys: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Rows grouped by key (a page, a document), pooled as the app pools them: (probabilities, labels)."""
     groups: dict[str, list[int]] = defaultdict(list)
-    for i, p in enumerate(pages):
-        groups[p].append(i)
+    for i, k in enumerate(keys):
+        groups[k].append(i)
     mp = np.stack([pool(probs[ix]) for ix in groups.values()]) if groups else np.zeros((0, probs.shape[1]))
     my = np.array([y[ix[0]] for ix in groups.values()], np.int64)
     return mp, my
@@ -62,7 +63,7 @@ def abstain_threshold(probs: np.ndarray, y: np.ndarray, pages: Sequence[str], fl
 
     Pages (their rows' calibrated probabilities pooled as the app pools them) are sorted by confidence; the
     threshold is where the accuracy of the pages just above it (a sliding window) reaches 50 %."""
-    mp, my = page_means(probs, y, pages)
+    mp, my = pooled_groups(probs, y, pages)
     if len(my) < 20:
         return 0.4
     conf = mp.max(axis=1)

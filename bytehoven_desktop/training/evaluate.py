@@ -11,15 +11,13 @@ from __future__ import annotations
 
 import json
 import multiprocessing as mp
-from collections import defaultdict
 from pathlib import Path
 
 import cv2
 import numpy as np
 
 from ..classifier import Classifier, softmax
-from ..report import pool
-from .calibration import ece
+from .calibration import ece, pooled_groups
 from .dataset import Task, plan, run_task
 
 
@@ -62,11 +60,7 @@ def _metrics(probs: np.ndarray, raw: np.ndarray, y: np.ndarray, page_key: list[s
     res["ece_before"] = ece(softmax(raw), y)
     res["ece_after"] = ece(probs, y)
     for name, keys in (("page", page_key), ("document", doc_key)):
-        groups: dict[str, list[int]] = defaultdict(list)
-        for i, k in enumerate(keys):
-            groups[k].append(i)
-        mp_ = np.stack([pool(probs[ix]) for ix in groups.values()])
-        my = np.array([y[ix[0]] for ix in groups.values()])
+        mp_, my = pooled_groups(probs, y, keys)
         res[f"{name}s"] = int(len(my))
         res[f"{name}_top1"] = float((mp_.argmax(1) == my).mean())
         res[f"{name}_top3"] = float((np.argsort(-mp_, 1)[:, :3] == my[:, None]).any(1).mean())

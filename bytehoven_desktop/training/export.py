@@ -23,20 +23,23 @@ def load_checkpoint(path: Path) -> tuple[ResNet50, dict]:
     return net, state
 
 
-def lineage(checkpoint: Path) -> list[dict]:
+def lineage(checkpoint: Path, state: dict | None = None) -> list[dict]:
     """The training stages behind a checkpoint, first stage first: each stage's run folder, the
-    steps it trained and its batch, followed through the runs' ``init`` (see ``train --init``)."""
+    steps it trained and its batch, followed through the runs' ``init`` (see ``train --init``).
+    ``state``: the checkpoint already loaded (checkpoints are large; not read twice)."""
     stages: list[dict] = []
     seen: set[Path] = set()
     path: Path | None = checkpoint
     while path is not None and path.exists() and path.resolve() not in seen:
         seen.add(path.resolve())
-        state = torch.load(path, map_location="cpu", weights_only=False)
+        if state is None:
+            state = torch.load(path, map_location="cpu", weights_only=False)
         config_file = path.parent / "config.json"
         config = json.loads(config_file.read_text()) if config_file.exists() else {}
         stages.append({"run": str(path.parent), "steps": int(state["step"]), "batch": int(config.get("batch", 0)),
                        "scans": bool(config.get("include_scans", True))})
         path = Path(config["init"]) if config.get("init") else None
+        state = None
     return stages[::-1]
 
 
@@ -65,7 +68,7 @@ def export(checkpoint: Path, out: Path, data_dir: Path | None, corpus_sha256: st
         "corpus_manifest_sha256": corpus_sha256,
         "training_command": command or " ".join(shlex.quote(a) for a in sys.argv),
     }
-    stages = lineage(checkpoint)
+    stages = lineage(checkpoint, state)
     meta["training_steps"] = str(sum(st["steps"] for st in stages))
     meta["training_samples"] = str(sum(st["steps"] * (st["batch"] or 32) for st in stages))
     meta["training_stages"] = json.dumps(stages)
