@@ -23,6 +23,9 @@ import numpy as np
 
 Box = tuple[float, float, float, float]
 
+# Bumped whenever the boxes this module returns change: stored results cut by another detector are outdated.
+DETECTOR_VERSION = "3"
+
 
 @dataclass(frozen=True)
 class StaffMetrics:
