@@ -19,11 +19,11 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator, Union
+from typing import Any, Callable, Iterator, Sequence, Union
 
 import numpy as np
 
-from .classifier import Classifier, file_sha256
+from .classifier import Classifier, ModelInfo, file_sha256
 from .document import Document, DocumentError, file_problem
 from .report import (DEFAULT_ABSTAIN_THRESHOLD, DocumentResult, PageResult, Summary, SystemResult,
                      document_summary, error_result, summarize)
@@ -350,6 +350,69 @@ class _IsolatedProducer(_Producer):
                 proc.join(timeout=5)
 
 
+def abstain_threshold(options: AnalysisOptions, info: ModelInfo) -> float:
+    """The confidence below which pages and documents abstain: the option, else the model's own."""
+    if options.threshold is not None:
+        return options.threshold
+    return info.abstain_threshold if info.abstain_threshold is not None else DEFAULT_ABSTAIN_THRESHOLD
+
+
+def page_result(page: PreparedPage, probs: np.ndarray, labels: Sequence[str], threshold: float) -> PageResult:
+    """A prepared page and its rows' probabilities (in row order) as the page's result."""
+    systems = [SystemResult(b, p, labels, s) for b, p, s in zip(page.boxes, probs, page.staves)]
+    summary = summarize(systems, labels, threshold) if page.error is None else Summary(
+        None, None, None, {}, {}, 0, "error")
+    return PageResult(page.index + 1, systems, summary, page.width, page.height, page.error, page.notes)
+
+
+def document_error(path: str | Path, pages: Sequence[PageResult]) -> str | None:
+    """The document's error when not one of its pages could be analysed, else None."""
+    errors = [p for p in pages if p.error]
+    if pages and len(errors) == len(pages):
+        return f"{path}: no page could be analysed ({errors[0].error})"
+    return None
+
+
+def prepare_range(path: str | Path, start: int, stop: int, height: int, width: int,
+                  options: AnalysisOptions = AnalysisOptions(),
+                  cancel: threading.Event | None = None) -> Iterator[PreparedPage]:
+    """Pages [start, stop) of one document prepared as analyze_document prepares them (in a child
+    process with ``options.isolate``), in order, one PreparedPage per page: a page that stalls
+    past ``options.page_timeout`` is skipped as an error page and a fresh producer goes on.
+
+    For engines that classify the rows elsewhere (the cluster engine's page tasks)."""
+    path = Path(path)
+    cancel = cancel or threading.Event()
+    producer_class = _IsolatedProducer if options.isolate else _Producer
+    pages_q: "queue.Queue[tuple[int, PreparedPage]]" = queue.Queue(maxsize=max(1, options.queue_pages))
+    generation = 0
+    producer = producer_class(path, start, stop, height, width, pages_q, cancel, generation, options.page_timeout)
+    producer.start()
+    next_page = start
+    try:
+        while next_page < stop and not cancel.is_set():
+            try:
+                gen, page = pages_q.get(timeout=options.page_timeout)
+            except queue.Empty:
+                producer.abandoned.set()
+                yield PreparedPage(next_page, 0, 0, error=f"page took longer than {options.page_timeout:.0f} s "
+                                                          "and was skipped")
+                next_page += 1
+                generation += 1
+                if next_page < stop:
+                    producer = producer_class(path, next_page, stop, height, width, pages_q, cancel, generation,
+                                              options.page_timeout)
+                    producer.start()
+                continue
+            if gen != generation:
+                continue  # a late page from an abandoned producer
+            next_page = page.index + 1
+            yield page
+    finally:
+        producer.abandoned.set()
+        producer.join(timeout=5.0)
+
+
 def analyze_document(path: str | Path, classifier: Classifier, options: AnalysisOptions = AnalysisOptions(),
                      cancel: threading.Event | None = None) -> Iterator[Event]:
     """Analyse one document, yielding Started, each PageResult, then the DocumentResult."""
@@ -358,8 +421,7 @@ def analyze_document(path: str | Path, classifier: Classifier, options: Analysis
     cancel = cancel or threading.Event()
     info = classifier.info
     labels = list(info.labels)
-    threshold = options.threshold if options.threshold is not None else (
-        info.abstain_threshold if info.abstain_threshold is not None else DEFAULT_ABSTAIN_THRESHOLD)
+    threshold = abstain_threshold(options, info)
     notices = [classifier.notice] if classifier.notice else []
 
     def failed(message: str, sha: str | None = None, pages: int = 0) -> DocumentResult:
@@ -418,10 +480,7 @@ def analyze_document(path: str | Path, classifier: Classifier, options: Analysis
             pending.pop(0)
             probs = available[used: used + n]
             used += n
-            systems = [SystemResult(b, p, labels, s) for b, p, s in zip(page.boxes, probs, page.staves)]
-            summary = summarize(systems, labels, threshold) if page.error is None else Summary(
-                None, None, None, {}, {}, 0, "error")
-            yield PageResult(page.index + 1, systems, summary, page.width, page.height, page.error, page.notes)
+            yield page_result(page, probs, labels, threshold)
         probs_out = [available[used:]] if used < available.shape[0] else []
 
     try:
@@ -485,10 +544,7 @@ def analyze_document(path: str | Path, classifier: Classifier, options: Analysis
     if classifier.notice and classifier.notice not in notices:
         notices.append(classifier.notice)  # the GPU failed during this document: now on the CPU
     summary = document_summary(done, labels, threshold)
-    errors = [p for p in done if p.error]
-    error = None
-    if done and len(errors) == len(done):
-        error = f"{path}: no page could be analysed ({errors[0].error})"
+    error = document_error(path, done)
     result = DocumentResult(str(path), sha, n_pages, done, summary, classifier.device, info.name, info.sha256,
                             error=error, notices=notices, seconds=time.perf_counter() - t0,
                             cancelled=cancel.is_set())
