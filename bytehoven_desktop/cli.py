@@ -14,6 +14,7 @@ from typing import Any, Sequence
 
 from .batch import ResultsFile, iter_documents
 from .classifier import DEVICES, Classifier, ModelError, file_sha256, get_classifier
+from .library import Library, LibraryError, default_library_path
 from .pipeline import AnalysisOptions, analyze, start_page_server
 from .report import dumps, error_result
 
@@ -35,7 +36,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--out", type=Path, default=None, metavar="FILE",
                         help="write results to FILE.jsonl or FILE.csv (default: JSON Lines on stdout)")
     parser.add_argument("--resume", action="store_true",
-                        help="keep the results already in --out and skip those documents")
+                        help="keep the results already in --out and skip those documents (and, with --library, "
+                             "those the library holds for this model, whose stored results are written)")
+    parser.add_argument("--library", nargs="?", const="", default=None, metavar="PATH",
+                        help="also keep every result in the results library (default file: "
+                             f"{default_library_path()})")
     parser.add_argument("--jobs", type=int, default=1, metavar="N", help="documents analysed in parallel processes")
     parser.add_argument("--max-pages", type=int, default=None, metavar="N", help="analyse at most N pages per document")
     parser.add_argument("--page-timeout", type=float, default=60.0, metavar="S", help="skip a page after S seconds")
@@ -91,8 +96,11 @@ def run_analyze(argv: Sequence[str]) -> int:
 
 def _run_analyze(argv: Sequence[str]) -> int:
     args = build_parser().parse_args(argv)
-    if args.resume and args.out is None:
-        print("bytehoven: --resume needs --out FILE", file=sys.stderr)
+    if args.resume and args.out is None and args.library is None:
+        print("bytehoven: --resume needs --out FILE or --library", file=sys.stderr)
+        return 2
+    if args.library and os.path.isdir(args.library):
+        print(f"bytehoven: --library needs a file, and {_printable(args.library)} is a folder", file=sys.stderr)
         return 2
     if args.out is not None and args.out.suffix.lower() not in (".jsonl", ".json", ".csv"):
         print("bytehoven: --out must end in .jsonl or .csv", file=sys.stderr)
@@ -114,16 +122,30 @@ def _run_analyze(argv: Sequence[str]) -> int:
     problems: list[tuple[str, str]] = []
     files = list(iter_documents(args.paths, args.recursive, problems))
     sink = ResultsFile(args.out, clf.labels, args.resume) if args.out else None
+    library = None
+    if args.library is not None:
+        library = Library(args.library or None)
+        if library.notice:
+            print(f"bytehoven: {_printable(library.notice)}", file=sys.stderr)
+    known = library.current_hashes(clf.info.sha256) if library is not None and args.resume else set()
     ok = 0
     failures = 0
+    library_failed = False
 
-    def emit(doc: dict[str, Any], bar: Any) -> None:
-        nonlocal ok, failures
+    def emit(doc: dict[str, Any], bar: Any, stored: bool = False) -> None:
+        nonlocal ok, failures, library_failed
         if doc.get("error"):
             failures += 1
             bar.write(f"bytehoven: {_printable(doc['error'])}", file=sys.stderr)
         else:
             ok += 1
+        # The library first: a result written out is always in the library too.
+        if library is not None and not stored and not library_failed:
+            try:
+                library.store(doc)
+            except LibraryError as exc:  # said once; the batch goes on with its output
+                library_failed = True
+                bar.write(f"bytehoven: {_printable(str(exc))}; results are no longer kept there", file=sys.stderr)
         if sink is not None:
             sink.append(doc)
         else:
@@ -132,7 +154,7 @@ def _run_analyze(argv: Sequence[str]) -> int:
         bar.update(1)
 
     with _progress(len(files) + len(problems), args.quiet) as bar:
-        skipped = 0
+        skipped = from_library = 0
         for path, message in problems:
             if sink is not None and args.resume and sink.is_done(None, path):
                 skipped += 1
@@ -141,15 +163,21 @@ def _run_analyze(argv: Sequence[str]) -> int:
             emit(error_result(path, message, clf.device, clf.info.name, clf.info.sha256).to_json(), bar)
         todo: list[Path] = []
         for f in files:
-            if sink is not None and args.resume:
+            if args.resume:
                 try:
                     sha = file_sha256(f)
                 except OSError:
                     sha = None
-                if sink.is_done(sha, str(f)):
+                if sink is not None and sink.is_done(sha, str(f)):
                     skipped += 1
                     bar.update(1)
                     continue
+                if library is not None and sha in known:
+                    taken = _from_library(library, sha, clf, f)
+                    if taken is not None:
+                        from_library += 1
+                        emit(taken, bar, stored=True)
+                        continue
             todo.append(f)
         try:
             if jobs == 1:
@@ -159,12 +187,15 @@ def _run_analyze(argv: Sequence[str]) -> int:
                 _run_parallel(todo, args, jobs, threads, opts, emit, bar)
         except KeyboardInterrupt:
             bar.write("bytehoven: interrupted; finished documents are saved" +
-                      (" (continue with --resume)" if sink else ""), file=sys.stderr)
+                      (" (continue with --resume)" if sink or library else ""), file=sys.stderr)
             if sink is not None:
                 sink.close()
             return 130
     if sink is not None:
         sink.close()
+    if from_library:
+        print(f"bytehoven: {from_library} document(s) taken from the library, not analysed again",
+              file=sys.stderr)
     if skipped:
         print(f"bytehoven: {skipped} document(s) already in {_printable(str(args.out))}, skipped",
               file=sys.stderr)
@@ -213,6 +244,20 @@ def _run_parallel(todo: list[Path], args: argparse.Namespace, jobs: int, threads
                 pool = ProcessPoolExecutor(max_workers=jobs, initializer=_worker_init, initargs=init)
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _from_library(library: Library, sha: str, clf: Classifier, f: Path) -> dict[str, Any] | None:
+    """The library's result for this document and model, under the file's present name."""
+    try:
+        stored = library.lookup(sha, clf.info.sha256)
+        if stored is None or stored.outdated:
+            return None
+        if stored.doc.get("path") != str(f):
+            library.seen_at(sha, str(f))
+    except LibraryError as exc:
+        print(f"bytehoven: {_printable(str(exc))}", file=sys.stderr)
+        return None
+    return dict(stored.doc, path=str(f))
 
 
 def _sha_or_none(f: Path) -> str | None:

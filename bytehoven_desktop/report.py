@@ -184,6 +184,36 @@ def error_result(path: str, message: str, device: str = "", model_name: str | No
     return DocumentResult(path, sha256, pages, [], summary, device, model_name, model_sha256, error=message)
 
 
+def _summary_from_json(d: dict[str, Any], rows: int) -> Summary:
+    return Summary(d.get("composer"), d.get("confidence"), d.get("best_guess"), dict(d.get("composers") or {}),
+                   dict(d.get("rows_won") or {}), rows, d.get("reason"))
+
+
+def document_from_json(doc: dict[str, Any]) -> DocumentResult:
+    """A DocumentResult back from its JSON form (a stored result), as ``to_json`` wrote it.
+
+    Probabilities come back as rounded in the JSON (5 decimals); the labels are the order of each
+    ``composers`` object, which is the model's label order."""
+    pages = []
+    for p in doc.get("page_results") or []:
+        systems = []
+        for s in p.get("systems") or []:
+            labels = list(s["composers"])
+            probs = np.array([s["composers"][k] for k in labels], dtype=np.float64)
+            systems.append(SystemResult(tuple(s["bbox"]), probs, labels, int(s.get("staves", 2))))
+        summary = _summary_from_json(p, len(systems))
+        if p.get("error"):
+            summary = Summary(None, None, None, {}, {}, 0, "error")
+        w, h = (p.get("size") or [0.0, 0.0])[:2]
+        pages.append(PageResult(int(p["page"]), systems, summary, float(w), float(h), p.get("error"),
+                                list(p.get("notes") or [])))
+    model = doc.get("model") or {}
+    return DocumentResult(doc.get("path") or "", doc.get("sha256"), int(doc.get("pages") or 0), pages,
+                          _summary_from_json(doc, int(doc.get("rows") or 0)), doc.get("device") or "",
+                          model.get("name"), model.get("sha256"), doc.get("error"), list(doc.get("notices") or []),
+                          float(doc.get("seconds") or 0.0), bool(doc.get("cancelled")))
+
+
 CSV_FIELDS = ("path", "pages", "rows", "composer", "confidence", "best_guess", "reason", "device", "model",
               "error")
 
