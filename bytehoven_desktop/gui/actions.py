@@ -20,6 +20,7 @@ class Actions:
     open: QAction
     open_demo: QAction
     analyse_folder: QAction
+    library: QAction
     export_results: QAction
     export_page: QAction
     preferences: QAction
@@ -85,6 +86,8 @@ def create_actions(w: "object") -> Actions:
         open_demo=a(m, "open_demo", "Open &Demo Score", m.open_demo, tip="Open the demo score shipped with Bytehoven"),
         analyse_folder=a(m, "analyse_folder", "Analyse &Folder…", m.show_batch, "Ctrl+Shift+O",
                          tip="Analyse every score in a folder and export a table"),
+        library=a(m, "library", "&Library…", m.show_library, "Ctrl+L",
+                  tip="Every score analysed so far: filter, sort, open again, export"),
         export_results=a(m, "export_results", "&Export Results…", m.choose_export_results, "Ctrl+E",
                          tip="Save this document's results as JSON or CSV"),
         export_page=a(m, "export_page", "Export &Page Image…", m.choose_export_page, "Ctrl+Shift+E",
@@ -121,6 +124,7 @@ def build_menus(window: QMainWindow, acts: Actions, recent_menu: QMenu) -> None:
     file_menu.addAction(acts.open)
     file_menu.addMenu(recent_menu)
     file_menu.addAction(acts.analyse_folder)
+    file_menu.addAction(acts.library)
     file_menu.addSeparator()
     file_menu.addAction(acts.export_results)
     file_menu.addAction(acts.export_page)

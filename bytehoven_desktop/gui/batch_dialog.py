@@ -1,8 +1,8 @@
 """File → Analyse Folder: a table of a folder's scores that fills in as each one is finished.
 
-Every finished document is appended to a results file (JSON Lines, the schema of
-``bytehoven analyze``): by default one per folder in the program's data folder, so an
-interrupted batch resumes without analysing finished documents again."""
+Every finished document is stored in the results library and appended to a results file (JSON
+Lines, the schema of ``bytehoven analyze``; by default one per folder in the program's data
+folder), so an interrupted batch resumes without analysing finished documents again."""
 
 from __future__ import annotations
 
@@ -21,8 +21,9 @@ from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QDialog, QFileDialo
 
 from .colors import composer_color, display_name
 from .export import write_results
-from .jobs import (BatchDocFinished, BatchDocProgress, BatchDocStarted, BatchDone, BatchPlanned, ModelFailed,
-                   ModelReady, batch_job)
+from ..library import Library
+from .jobs import (BatchDocFinished, BatchDocProgress, BatchDocStarted, BatchDone, BatchPlanned, LibraryProblem,
+                   ModelFailed, ModelReady, batch_job)
 from .settings import AnalysisConfig, app_data_dir
 from .worker import GeneratorWorker
 
@@ -135,12 +136,16 @@ class BatchTableModel(QAbstractTableModel):
 class BatchDialog(QDialog):
     openRequested = Signal(str)
     batchFinished = Signal(object)  # BatchDone, or None when the model could not be loaded
+    libraryChanged = Signal()  # a document's result was stored in the library
 
-    def __init__(self, config: Callable[[], AnalysisConfig], parent: QWidget | None = None):
+    def __init__(self, config: Callable[[], AnalysisConfig], parent: QWidget | None = None,
+                 library: Callable[[], Library | None] | None = None):
         super().__init__(parent)
         self.setWindowTitle("Analyse a Folder")
         self.resize(900, 560)
         self._config = config
+        self._library = library or (lambda: None)
+        self.library_problem: str | None = None
         self.worker: GeneratorWorker | None = None
         self.labels: tuple[str, ...] = ()
         self._results_chosen = False
@@ -165,7 +170,7 @@ class BatchDialog(QDialog):
         grid.addWidget(QLabel("Results file:"), 2, 0)
         grid.addWidget(self.results, 2, 1)
         grid.addWidget(choose_results, 2, 2)
-        self.resume = QCheckBox("Resume: skip documents already in the results file")
+        self.resume = QCheckBox("Resume: skip documents already in the results file or the library")
         self.resume.setChecked(True)
         grid.addWidget(self.resume, 3, 1)
 
@@ -269,8 +274,9 @@ class BatchDialog(QDialog):
         self.table_model.reset([], folder)
         self.progress.setRange(0, 0)  # busy until the files are known
         self.status.setText("Loading the model and listing the folder…")
+        self.library_problem = None
         self.worker = GeneratorWorker(batch_job, folder, self.recursive.isChecked(), results,
-                                      self.resume.isChecked(), self._config())
+                                      self.resume.isChecked(), self._config(), library=self._library())
         self.worker.yielded.connect(self._on_event)
         self.worker.errored.connect(self._on_error)
         self.worker.finished.connect(self._on_finished)
@@ -290,12 +296,15 @@ class BatchDialog(QDialog):
         elif isinstance(ev, ModelFailed):
             self.status.setText(f"The model could not be loaded: {ev.message}")
             self.batchFinished.emit(None)
+        elif isinstance(ev, LibraryProblem):
+            self.library_problem = ev.message
+            self.status.setText(ev.message)
         elif isinstance(ev, BatchPlanned):
             m.reset(ev.files, self.folder.text().strip())
             self.progress.setRange(0, max(1, len(ev.files)))
             self.progress.setValue(0)
-            earlier = (f"; the results file already holds {ev.results_known}, which are not analysed again"
-                       if ev.results_known else "")
+            earlier = (f"; the results file and the library already hold {ev.results_known}, which are not "
+                       f"analysed again" if ev.results_known else "")
             self.status.setText(f"{len(ev.files)} documents{earlier}.")
             if not ev.files and not ev.problems:
                 self.status.setText("No PDF or image files in this folder.")
@@ -311,13 +320,16 @@ class BatchDialog(QDialog):
             else:
                 m.set_status(ev.index, status, ev.doc)
                 self.progress.setValue(self.progress.value() + 1)
+            if not ev.skipped:
+                self.libraryChanged.emit()
         elif isinstance(ev, BatchDone):
             for i, row in enumerate(m.rows):
                 if row.doc is None:
                     m.set_status(i, "cancelled" if ev.cancelled else row.status)
             what = "Cancelled" if ev.cancelled else "Finished"
+            problem = f" {self.library_problem}" if self.library_problem else ""
             self.status.setText(f"{what}: {ev.analysed} analysed ({ev.failed} with errors), {ev.skipped} done "
-                                f"earlier. Results: {ev.results_path}")
+                                f"earlier. Results: {ev.results_path}{problem}")
             self.batchFinished.emit(ev)
 
     def _on_error(self, exc: BaseException) -> None:

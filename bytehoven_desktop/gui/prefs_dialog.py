@@ -1,4 +1,4 @@
-"""Edit → Preferences: device, batch size, confidence threshold and model file."""
+"""Edit → Preferences: device, batch size, confidence threshold, model file and results library."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from PySide6.QtWidgets import (QComboBox, QDialog, QDialogButtonBox, QDoubleSpin
                                QHBoxLayout, QLabel, QLineEdit, QPushButton, QSpinBox, QVBoxLayout, QWidget)
 
 from ..classifier import MODEL_ENV, default_model_path
+from ..library import default_library_path
 from .settings import Preferences
 
 DEVICE_CHOICES = (("auto", "Automatic (GPU when available)"), ("cpu", "CPU"), ("cuda", "GPU (CUDA)"))
@@ -55,6 +56,16 @@ class PreferencesDialog(QDialog):
         hint.setWordWrap(True)
         form.addRow("", hint)
 
+        library_row = QHBoxLayout()
+        self.library = QLineEdit(prefs.library_path)
+        self.library.setPlaceholderText(str(default_library_path()))
+        self.library.setToolTip("Every analysis is kept here, so a score opened again is shown at once.")
+        browse_library = QPushButton("Browse…")
+        browse_library.clicked.connect(self._browse_library)
+        library_row.addWidget(self.library, 1)
+        library_row.addWidget(browse_library)
+        form.addRow("Results library:", library_row)
+
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
@@ -68,7 +79,16 @@ class PreferencesDialog(QDialog):
         if path:
             self.model.setText(path)
 
+    def _browse_library(self) -> None:
+        start = self.library.text() or str(default_library_path())
+        path, _ = QFileDialog.getSaveFileName(self, "Results library", start,
+                                              "Bytehoven library (*.sqlite3);;All files (*)",
+                                              options=QFileDialog.Option.DontConfirmOverwrite)
+        if path:
+            self.library.setText(path)
+
     def preferences(self) -> Preferences:
         t = self.threshold.value()
         return Preferences(device=str(self.device.currentData()), batch_size=self.batch.value(),
-                           threshold=None if t <= 0.0 else t, model_path=self.model.text().strip())
+                           threshold=None if t <= 0.0 else t, model_path=self.model.text().strip(),
+                           library_path=self.library.text().strip())

@@ -40,6 +40,7 @@ class Preferences:
     batch_size: int = 16
     threshold: float | None = None  # None: the model's calibrated abstain threshold
     model_path: str = ""  # empty: $BYTEHOVEN_MODEL or the shipped model
+    library_path: str = ""  # empty: library.sqlite3 in the platform's data folder
 
     @classmethod
     def load(cls, settings: QSettings | None = None) -> "Preferences":
@@ -57,6 +58,7 @@ class Preferences:
         except (TypeError, ValueError):
             p.threshold = None
         p.model_path = str(s.value("analysis/model", "") or "")
+        p.library_path = str(s.value("library/path", "") or "")
         return p
 
     def save(self, settings: QSettings | None = None) -> None:
@@ -65,6 +67,7 @@ class Preferences:
         s.setValue("analysis/batch_size", int(self.batch_size))
         s.setValue("analysis/threshold", "" if self.threshold is None else float(self.threshold))
         s.setValue("analysis/model", self.model_path)
+        s.setValue("library/path", self.library_path)
         s.sync()
 
 

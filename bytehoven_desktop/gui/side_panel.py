@@ -75,6 +75,11 @@ class SidePanel(QScrollArea):
         self.doc_headline = _wrap_label()
         self.doc_headline.setTextFormat(Qt.TextFormat.RichText)
         lay.addWidget(self.doc_headline)
+        # Where the result comes from: "analysed on DATE with model X" (outdated ones in warning colour).
+        self.library_line = _wrap_label()
+        self.library_line.setForegroundRole(QPalette.ColorRole.PlaceholderText)
+        self.library_line.hide()
+        lay.addWidget(self.library_line)
         self.doc_chart = BreakdownChart()
         self.doc_chart.setToolTip("Probability pooled over all rows · rows each composer won")
         lay.addWidget(self.doc_chart)
@@ -114,6 +119,7 @@ class SidePanel(QScrollArea):
 
     def clear(self) -> None:
         self.doc_headline.setText(headline_html(None, "No document open."))
+        self.set_library_line("")
         self.doc_chart.clear()
         self.page_title.setText("PAGE")
         self.page_chart.clear()
@@ -137,6 +143,11 @@ class SidePanel(QScrollArea):
         title, detail, composer = document_headline(s)
         self.doc_headline.setText(headline_html(title, detail + suffix, composer))
         self.doc_chart.set_data(summary_bars(s) if s.rows else [])
+
+    def set_library_line(self, text: str, outdated: bool = False) -> None:
+        self.library_line.setText(text)
+        self.library_line.setStyleSheet("color: #b26a00; font-weight: 600;" if outdated else "")
+        self.library_line.setVisible(bool(text))
 
     def show_message(self, text: str) -> None:
         self.doc_headline.setText(headline_html(None, text))

@@ -54,6 +54,7 @@ def build_toolbar(window: QMainWindow, acts: Actions) -> tuple[QToolBar, PageBox
         bar.addAction(act)
     bar.addSeparator()
     bar.addAction(acts.analyse_folder)
+    bar.addAction(acts.library)
     # Icon-only buttons where the icon says it all; words where it would not.
     for act in (acts.previous_page, acts.next_page, acts.zoom_in, acts.zoom_out):
         button = bar.widgetForAction(act)

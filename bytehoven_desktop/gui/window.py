@@ -8,16 +8,19 @@ belongs to, so results from a document that has since been closed are dropped.""
 from __future__ import annotations
 
 import os
+import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QByteArray, QMimeData, Qt, QUrl, Signal
+from PySide6.QtCore import QByteArray, QMimeData, Qt, QTimer, QUrl, Signal
 from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent, QImage
 from PySide6.QtWidgets import (QFileDialog, QLabel, QMainWindow, QMenu, QMessageBox, QProgressBar, QSplitter,
                                QStackedWidget, QToolButton, QVBoxLayout, QWidget)
 
 from ..classifier import Classifier
 from ..document import SUPPORTED_SUFFIXES, is_supported
+from ..library import Library, Stored
 from ..pipeline import Started
 from ..report import DocumentResult, PageResult
 from .about import show_about
@@ -27,7 +30,8 @@ from .batch_dialog import BatchDialog
 from .colors import heatmap_image
 from .export import IMAGE_FILTERS, RESULT_FILTERS, save_page, write_results
 from .icon import app_icon
-from .jobs import ModelFailed, ModelReady, analysis_job, row_activation
+from .jobs import FromLibrary, LibraryProblem, ModelFailed, ModelReady, analysis_job, row_activation
+from .library_view import LibraryWindow
 from .page_view import PageView
 from .prefs_dialog import PreferencesDialog
 from .recent_files import RecentFiles
@@ -93,6 +97,10 @@ class MainWindow(QMainWindow):
         self.renderer: PageRenderer | None = None
         self.job: GeneratorWorker | None = None
         self.batch_dialog: BatchDialog | None = None
+        self.library_window: LibraryWindow | None = None
+        self._library: Library | None = None
+        self._library_path: str | None = None
+        self.stored: Stored | None = None  # where the shown result came from, when from the library
         self._doc_gen = 0
         self._job_gen = 0
         self._initial_page = 0
@@ -101,6 +109,9 @@ class MainWindow(QMainWindow):
         self.setWindowTitle(APP_TITLE)
         self.setWindowIcon(app_icon())
         self.setAcceptDrops(True)
+        self._library_refresh = QTimer(self, singleShot=True, interval=500)
+        self._library_refresh.timeout.connect(
+            lambda: self.library_window is not None and self.library_window.refresh())
         self._build_ui()
         self._restore_geometry()
 
@@ -201,6 +212,23 @@ class MainWindow(QMainWindow):
 
     def config(self) -> AnalysisConfig:
         return AnalysisConfig.from_preferences(self.prefs, self._cli_model, self._cli_device)
+
+    def library(self) -> Library:
+        """The results library of the preferences, opened on first use. It always opens: a damaged
+        file is moved aside, and one that cannot be used is replaced by one in memory (with a notice)."""
+        path = self.prefs.library_path or ""
+        if self._library is None or path != self._library_path:
+            self._library, self._library_path = Library(path or None), path
+            if self._library.notice:
+                self.banner.show_message("warning", self._library.notice)
+            if self.library_window is not None:
+                self.library_window.set_library(self._library)
+        return self._library
+
+    def _library_changed(self) -> None:
+        """A result was stored: the library view, when shown, lists it (at most twice a second)."""
+        if self.library_window is not None and self.library_window.isVisible():
+            self._library_refresh.start()
 
     # == opening ===============================================================================
     def choose_file(self) -> None:
@@ -317,7 +345,7 @@ class MainWindow(QMainWindow):
         return self.page_view.render_is_current() and self.renderer.idle()
 
     # == analysis ==============================================================================
-    def _start_analysis(self) -> None:
+    def _start_analysis(self, use_stored: bool = True) -> None:
         if self.path is None:
             return
         self._cancel_job()
@@ -325,9 +353,12 @@ class MainWindow(QMainWindow):
         gen = self._job_gen
         self.results.clear()
         self.document_result = None
+        self.stored = None
+        self.side.set_library_line("")
         self.total_pages = 0
         self.model_label.setText("Model: loading…")
-        self.job = GeneratorWorker(analysis_job, self.path, self.config())
+        self.job = GeneratorWorker(analysis_job, self.path, self.config(), library=self.library(),
+                                   use_stored=use_stored)
         self.job.yielded.connect(lambda ev: self._on_analysis_event(gen, ev))
         self.job.errored.connect(lambda exc: self._on_analysis_error(gen, exc))
         self.job.finished.connect(lambda: self._on_job_finished(gen))
@@ -351,7 +382,7 @@ class MainWindow(QMainWindow):
         if self.path is None:
             return
         self.banner.dismiss()
-        self._start_analysis()  # forgets the old results
+        self._start_analysis(use_stored=False)  # forgets the old results, stored ones too
         self.thumbnails.thumbs.results.clear()
         self.thumbnails.viewport().update()
         self._show_page_results()
@@ -366,6 +397,10 @@ class MainWindow(QMainWindow):
             self._on_model_ready(ev.classifier)
         elif isinstance(ev, ModelFailed):
             self._on_model_failed(ev.message)
+        elif isinstance(ev, FromLibrary):
+            self._on_from_library(ev.stored)
+        elif isinstance(ev, LibraryProblem):
+            self.banner.show_message("warning", ev.message)
         elif isinstance(ev, Started):
             self.total_pages = ev.pages
             self._show_progress(True, 0, ev.pages)
@@ -388,6 +423,17 @@ class MainWindow(QMainWindow):
             self.notice_label.show()
         else:
             self.notice_label.hide()
+
+    def _on_from_library(self, stored: Stored) -> None:
+        self.stored = stored
+        line = f"Analysed on {stored.date_text} with model {stored.model_name or 'unnamed'}"
+        if stored.outdated:
+            self.side.set_library_line(f"{line} — outdated: {stored.outdated}.", outdated=True)
+            self.banner.show_message(
+                "warning", f"This is the library's result from {stored.date_text}, {stored.outdated}: it may "
+                           f"differ from what the present model says.", "Analyse Again", self.reanalyse)
+        else:
+            self.side.set_library_line(line + " (from the library).")
 
     def _on_model_failed(self, message: str) -> None:
         self.classifier, self.model_error = None, message
@@ -425,7 +471,10 @@ class MainWindow(QMainWindow):
         elif s.reason == "no music" and not result.cancelled:
             self.banner.show_message("info", "No music found: no staff systems were detected in this document. "
                                      "Is it a score? Very faint or tiny scans may need a better scan.")
-        if result.error:
+        if self.stored is not None:
+            self.statusBar().showMessage(f"Shown from the library (analysed on {self.stored.date_text}); "
+                                         f"Analysis → Analyse Again redoes it", 8000)
+        elif result.error:
             self.statusBar().showMessage("The document could not be analysed", 8000)
         elif result.cancelled:
             self.statusBar().showMessage(f"Analysis cancelled after {len(result.page_results)} of "
@@ -433,6 +482,10 @@ class MainWindow(QMainWindow):
         else:
             self.statusBar().showMessage(f"Analysed {result.pages} pages, {s.rows} rows in "
                                          f"{result.seconds:.1f} s", 8000)
+        if self.stored is None and not result.cancelled:
+            name = result.model_name or "unnamed"
+            self.side.set_library_line(f"Analysed on {time.strftime('%Y-%m-%d %H:%M')} with model {name}.")
+            self._library_changed()
         self._update_actions()
         self.analysisFinished.emit(result)
 
@@ -636,9 +689,12 @@ class MainWindow(QMainWindow):
     def apply_preferences(self, prefs: Preferences) -> None:
         """Save new preferences; re-analyse the open score when they change its results."""
         changed = prefs != self.prefs
+        library_only = changed and replace(prefs, library_path=self.prefs.library_path) == self.prefs
         self.prefs = prefs
         prefs.save()
-        if changed:
+        if library_only:
+            self.library()  # opens the chosen library; the results shown stay
+        elif changed:
             # Choosing in the dialog overrides what the command line said for this session.
             self._cli_model = self._cli_device = None
             if self.path is not None:
@@ -654,14 +710,26 @@ class MainWindow(QMainWindow):
 
     def show_batch(self, folder: str | None = None) -> BatchDialog:
         if self.batch_dialog is None:
-            self.batch_dialog = BatchDialog(self.config, self)
+            self.batch_dialog = BatchDialog(self.config, self, library=self.library)
             self.batch_dialog.openRequested.connect(self.open_file)
+            self.batch_dialog.libraryChanged.connect(self._library_changed)
         if folder:
             self.batch_dialog.set_folder(folder)
         self.batch_dialog.show()
         self.batch_dialog.raise_()
         self.batch_dialog.activateWindow()
         return self.batch_dialog
+
+    def show_library(self) -> LibraryWindow:
+        if self.library_window is None:
+            self.library_window = LibraryWindow(self.library(), self)
+            self.library_window.openRequested.connect(self.open_file)
+        else:
+            self.library_window.set_library(self.library())  # what was stored since it was last shown
+        self.library_window.show()
+        self.library_window.raise_()
+        self.library_window.activateWindow()
+        return self.library_window
 
     def show_about(self) -> None:
         show_about(self, self.classifier, self.model_error, demo_score_path())
