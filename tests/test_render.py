@@ -1,4 +1,4 @@
-"""Tests for bytehoven_desktop.training.render (verovio -> page rasters + staff-system boxes).
+"""Tests for bytehoven_desktop.training.engrave.verovio (verovio -> page rasters + staff-system boxes).
 
 Only scores that music21 ships are used, so the tests run without the shared corpus. Each test renders
 at most a page or two; the module-scoped fixture renders the main page once.
@@ -15,8 +15,8 @@ pytest.importorskip("verovio")
 pytest.importorskip("cairosvg")
 music21 = pytest.importorskip("music21")
 
-from bytehoven_desktop.training import render  # noqa: E402
-from bytehoven_desktop.training.render import (  # noqa: E402
+from bytehoven_desktop.training.engrave import verovio as render  # noqa: E402
+from bytehoven_desktop.training.engrave.verovio import (  # noqa: E402
     FONTS,
     TRANSPOSE_INTERVALS,
     RenderError,

@@ -101,7 +101,7 @@ def test_unjoined_grand_staves_pair_by_spacing(tmp_path: Path) -> None:
 def test_verovio_engraving_matches_its_own_system_boxes() -> None:
     music21 = pytest.importorskip("music21")
     pytest.importorskip("verovio")
-    from bytehoven_desktop.training.render import RenderStyle, render_pages
+    from bytehoven_desktop.training.engrave.verovio import RenderStyle, render_pages
 
     score = Path(music21.__file__).parent / "corpus" / "joplin" / "maple_leaf_rag.mxl"
     for rendered in render_pages(score, RenderStyle(), px_per_staff_space=10.0, pages=[1, 2]):

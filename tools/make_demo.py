@@ -1,5 +1,5 @@
 """Build resources/demo/demo.pdf with the project's own engraving tooling (verovio via
-bytehoven_desktop.training.render) from public-domain scores that music21 ships.
+bytehoven_desktop.training.engrave.verovio) from public-domain scores that music21 ships.
 
     python tools/make_demo.py            (needs the [train] extra and music21)
 """
@@ -12,7 +12,7 @@ from pathlib import Path
 import music21
 import pymupdf
 
-from bytehoven_desktop.training.render import RenderStyle, render_pdf
+from bytehoven_desktop.training.engrave.verovio import RenderStyle, render_pdf
 
 CORPUS = Path(music21.__file__).parent / "corpus"
 PIECES = [

@@ -33,7 +33,7 @@ from ..rowimage import rows_from_page
 from .corpus import Source, assign_splits, manifest_sha256, read_sources, source_split
 
 if TYPE_CHECKING:
-    from .render import RenderStyle
+    from .engrave.verovio import RenderStyle
 
 STORE_SCALE = 1.5
 MAX_PAGES = {"symbolic": 8, "engraved": 24, "scan": 80}
@@ -76,7 +76,7 @@ def plan(corpus: Path, seed: int = 0) -> tuple[list[Task], dict[str, str]]:
 def variant_style(rel: str, variant: int) -> RenderStyle:
     """The engraving style of one variant of a symbolic source: a pure function of its name and
     variant number, so a dataset can tell later which rows were transposed without rendering."""
-    from .render import random_style
+    from .engrave.verovio import random_style
 
     seed = int(hashlib.sha1(f"{rel}|{variant}".encode()).hexdigest()[:8], 16)
     rng = np.random.default_rng(seed)
@@ -88,7 +88,7 @@ def _task_rows(task: Task, height: int, width: int) -> Iterator[tuple[int, np.nd
     src = task.source
     limit = MAX_PAGES[src.kind]
     if src.kind == "symbolic":
-        from .render import render_pages
+        from .engrave.verovio import render_pages
 
         style = variant_style(src.rel, task.variant)
         for page in render_pages(src.path, style, px_per_staff_space=TARGET_INTERLINE, pages=range(1, limit + 1)):

@@ -1,4 +1,5 @@
-"""Render symbolic scores with verovio into page rasters plus exact staff-system boxes.
+"""Render symbolic scores with verovio into page rasters plus exact staff-system boxes, or engrave
+them into PDFs (``engrave``, the API all three engravers share).
 
 Used by the training pipeline (page images of scores in varied engraving styles), by the detection
 benchmark (verovio's own layout is the ground truth for our OpenCV staff-system detector) and to make a
@@ -30,14 +31,18 @@ import statistics
 import sys
 import tempfile
 import threading
+import time
 import xml.etree.ElementTree as ET
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable, Iterator, Sequence, Union
 
 import cv2
 import numpy as np
+
+from .musicxml import MusicXMLError, read_mxl
+from .names import CREDIT_TEXT_RE
+from .outputs import EngraveResult, Target, source_rng, targets
 
 if TYPE_CHECKING:
     import verovio
@@ -48,16 +53,20 @@ if TYPE_CHECKING:
 
 __all__ = [
     "FONTS",
+    "NAME",
     "RenderError",
     "RenderStyle",
     "RenderedPage",
     "TRANSPOSE_INTERVALS",
+    "available",
+    "engrave",
     "load_toolkit",
     "page_count",
     "random_style",
     "render_pages",
     "render_pdf",
     "render_svg",
+    "version",
 ]
 
 # Music fonts bundled with verovio 6.4 (``verovio/data/<name>.xml``); all five were checked to load
@@ -85,20 +94,6 @@ _NOMINAL_STAFF_SPACE = 2 * 9.0 * _DEFINITION_FACTOR
 
 SUFFIXES: tuple[str, ...] = (".krn", ".mxl", ".musicxml", ".xml", ".mei")
 
-# Text that looks like a title/credit line rather than a performance direction. Kept deliberately narrow
-# (legitimate directions such as "Tempo di Mazurka" or "L.H." must survive).
-_COMPOSER_NAMES = (
-    r"bach|beethoven|brahms|chopin|grieg|liszt|mozart|haydn|scarlatti|schumann|debussy|joplin|"
-    r"ko[zž]eluc?h|schubert|t[sc]+haikovsk|tschaikowsk|tchaikowsk|[cč]ajkovsk|medtner|handel|h[aä]e?ndel|"
-    r"paderewski|czerny|rachmanino"
-)
-CREDIT_TEXT_RE = re.compile(
-    r"(?:" + _COMPOSER_NAMES + r")"
-    r"|copyright|\u00a9|musicalion|mutopia|www\.|https?:|\.com\b|\.org\b"
-    r"|hoboken|\bhob\.|\bbwv\b|\bkv\s*\d|\bk\.\s*\d|\bop(?:us)?\.?\s*\d|\bd\.\s*\d{2,}|\bl\.\s*\d{2,}"
-    r"|sonat[ea]\b|sonate in|composed|arranged|\barr\.|transcri",
-    re.IGNORECASE,
-)
 
 # Group classes whose whole content is removed: instrument names (verovio prints "Piano" in front of
 # Humdrum scores) and any page header/footer that might survive header/footer "none".
@@ -245,26 +240,9 @@ def _read_mxl(path: Path) -> str:
     unzip in Python and hand verovio plain MusicXML.
     """
     try:
-        with zipfile.ZipFile(path) as zf:
-            names = zf.namelist()
-            member = None
-            if "META-INF/container.xml" in names:
-                root = ET.fromstring(zf.read("META-INF/container.xml"))
-                for el in root.iter():
-                    if el.tag.rsplit("}", 1)[-1] == "rootfile" and el.get("full-path") in names:
-                        member = el.get("full-path")
-                        break
-            if member is None:
-                cands = [n for n in names if not n.startswith("META-INF/") and n.lower().endswith((".xml", ".musicxml"))]
-                if not cands:
-                    raise RenderError(path, "no MusicXML file inside the .mxl archive")
-                member = cands[0]
-            data = zf.read(member)
-    except (zipfile.BadZipFile, ET.ParseError, OSError, KeyError) as exc:
-        raise RenderError(path, f"unreadable .mxl archive ({exc})") from exc
-    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        return data.decode("utf-16")
-    return data.decode("utf-8-sig", errors="replace")
+        return read_mxl(path)
+    except MusicXMLError as exc:
+        raise RenderError(path, exc.reason) from exc
 
 
 def load_toolkit(path: Path, style: RenderStyle = RenderStyle()) -> "verovio.toolkit":
@@ -733,3 +711,69 @@ def render_pdf(path: Path, out_pdf: Path, style: RenderStyle = RenderStyle()) ->
     finally:
         out.close()
     return n
+
+
+# --------------------------------------------------------------------------------------------------
+# the engraver API shared with lilypond.py and musescore.py
+
+NAME = "verovio"
+
+
+def available() -> bool:
+    try:
+        _verovio()
+        import cairosvg  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def version() -> str | None:
+    """verovio's version, or None when it is not installed."""
+    try:
+        return str(_verovio().toolkit().getVersion())
+    except ImportError:
+        return None
+
+
+def _engrave_one(target: Target, seed: int) -> EngraveResult:
+    t0 = time.perf_counter()
+    style = random_style(source_rng(seed, NAME, target.name))
+    tmp = target.tmp(".pdf")
+    try:
+        render_pdf(target.source, tmp, style)
+    except RenderError as exc:
+        tmp.unlink(missing_ok=True)
+        return target.fail(f"verovio: {exc.reason}", time.perf_counter() - t0)
+    except Exception as exc:  # a bad score must not stop a batch of thousands
+        tmp.unlink(missing_ok=True)
+        return target.fail(f"verovio: {type(exc).__name__}: {str(exc)[:120]}", time.perf_counter() - t0)
+    return target.succeed(tmp, time.perf_counter() - t0)
+
+
+def engrave(sources: Sequence[Path], out_dir: Path, seed: int = 0, jobs: int = 1,
+            names: Sequence[str] | None = None, retry_failed: bool = False) -> list[EngraveResult]:
+    """Engrave each source into ``out_dir/<name>.pdf`` in a seeded ``random_style`` (results in the order
+    of ``sources``; ``jobs`` worker processes). Never raises for a bad score: its result says why."""
+    tgts = targets(sources, out_dir, names)
+    if not available():
+        return [EngraveResult(t.source, None, "verovio is not installed (pip install '.[train]')") for t in tgts]
+    results = {k: t.done(retry_failed) for k, t in enumerate(tgts)}
+    todo = [(k, t) for k, t in enumerate(tgts) if results[k] is None]
+    if jobs <= 1 or len(todo) <= 1:
+        for k, t in todo:
+            results[k] = _engrave_one(t, seed)
+    else:
+        import multiprocessing as mp
+        from concurrent.futures import ProcessPoolExecutor
+
+        from concurrent.futures.process import BrokenProcessPool
+
+        with ProcessPoolExecutor(jobs, mp_context=mp.get_context("spawn")) as pool:
+            futures = [(k, pool.submit(_engrave_one, t, seed)) for k, t in todo]
+            for k, fut in futures:
+                try:
+                    results[k] = fut.result()
+                except BrokenProcessPool:  # verovio aborted the process: not recorded, a rerun tries again
+                    results[k] = EngraveResult(tgts[k].source, None, "verovio: a worker process died")
+    return [results[k] for k in range(len(tgts))]  # type: ignore[misc]
