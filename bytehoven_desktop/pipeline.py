@@ -25,8 +25,9 @@ import numpy as np
 
 from .classifier import Classifier, ModelInfo, file_sha256
 from .document import Document, DocumentError, file_problem
+from .probe import probe_document
 from .report import (DEFAULT_ABSTAIN_THRESHOLD, DocumentResult, PageResult, Summary, SystemResult,
-                     document_summary, error_result, summarize)
+                     damaged_pages_notice, document_summary, error_result, summarize)
 from .rowimage import rows_from_page
 from .systems import PageSystems
 
@@ -34,6 +35,10 @@ from .systems import PageSystems
 # scan and a vector page then look alike to the detector and to the model.
 TARGET_INTERLINE = 10.0
 FIRST_DPI = 150.0
+# Each page's resolution is guessed from the page before, within blocks of this many pages: every
+# block starts from FIRST_DPI, so a page's result does not depend on where an engine that splits
+# documents (the cluster engine's page ranges, a multiple of this) cut the document.
+DPI_BLOCK = 16
 # A page whose rows have their clefs and braces at the right (_left_weight below this) is upside down.
 UPSIDE_DOWN_CUE = 0.05
 
@@ -185,6 +190,8 @@ def prepared_pages(path: Path, start: int, stop: int, height: int, width: int,
         for i in range(start, stop):
             if stopped():
                 return
+            if i % DPI_BLOCK == 0:
+                dpi = FIRST_DPI
             try:
                 page, dpi = prepare_page(doc, i, height, width, dpi)
             except DocumentError as exc:
@@ -430,9 +437,9 @@ def analyze_document(path: str | Path, classifier: Classifier, options: Analysis
         return res
 
     try:
-        with Document(path) as doc:
-            n_pages = doc.page_count
-            repaired = doc.repaired
+        # Opened in a child process when isolated: a crash in MuPDF on opening costs this document only.
+        opened = probe_document(path, _mp_context() if options.isolate else None, options.page_timeout)
+        n_pages = opened.pages
         sha = file_sha256(path)
     except DocumentError as exc:
         # The hash of a file that could be read but not analysed (damaged, encrypted) lets
@@ -442,8 +449,7 @@ def analyze_document(path: str | Path, classifier: Classifier, options: Analysis
     except OSError as exc:
         yield failed(f"{path}: cannot be read ({exc.strerror or exc})")
         return
-    if repaired:
-        notices.append("the PDF is damaged and was repaired on opening; some pages may be incomplete")
+    notices.extend(opened.notices)  # repaired, a damaged page tree
     yield Started(str(path), n_pages, sha)
     last = min(n_pages, options.max_pages) if options.max_pages else n_pages
 
@@ -543,6 +549,9 @@ def analyze_document(path: str | Path, classifier: Classifier, options: Analysis
 
     if classifier.notice and classifier.notice not in notices:
         notices.append(classifier.notice)  # the GPU failed during this document: now on the CPU
+    damaged = [p.page for p in done if p.damaged]
+    if damaged:
+        notices.append(damaged_pages_notice(damaged, len(done)))
     summary = document_summary(done, labels, threshold)
     error = document_error(path, done)
     result = DocumentResult(str(path), sha, n_pages, done, summary, classifier.device, info.name, info.sha256,

@@ -19,6 +19,8 @@ import numpy as np
 
 NO_MUSIC = "no music"
 UNCERTAIN = "uncertain"
+# In the error of a page whose content could not be read (document.py words it "page N is damaged: …").
+DAMAGED = " is damaged: "
 DEFAULT_ABSTAIN_THRESHOLD = 0.4
 
 
@@ -118,6 +120,11 @@ class PageResult:
     error: str | None = None
     notes: list[str] = field(default_factory=list)
 
+    @property
+    def damaged(self) -> bool:
+        """MuPDF could not read this page's content (missing from a cut file, a broken stream...)."""
+        return self.error is not None and DAMAGED in self.error
+
     def to_json(self) -> dict[str, Any]:
         s = self.summary
         return {
@@ -130,6 +137,7 @@ class PageResult:
             "rows_won": s.wins,
             "size": [round(self.width, 2), round(self.height, 2)],
             "error": self.error,
+            "damaged": self.damaged,
             "notes": self.notes,
             "systems": [r.to_json() for r in self.systems],
         }
@@ -150,6 +158,11 @@ class DocumentResult:
     seconds: float = 0.0
     cancelled: bool = False
 
+    @property
+    def damaged_pages(self) -> list[int]:
+        """Pages (1-based) of those analysed that MuPDF could not read: lost to a damaged file."""
+        return [p.page for p in self.page_results if p.damaged]
+
     def to_json(self) -> dict[str, Any]:
         s = self.summary
         return {
@@ -166,6 +179,7 @@ class DocumentResult:
             "device": self.device,
             "model": {"name": self.model_name, "sha256": self.model_sha256},
             "error": self.error,
+            "damaged_pages": self.damaged_pages,
             "notices": self.notices,
             "cancelled": self.cancelled,
             "seconds": round(self.seconds, 3),
@@ -175,6 +189,13 @@ class DocumentResult:
 
 def document_summary(pages: Iterable[PageResult], labels: Sequence[str], threshold: float) -> Summary:
     return summarize((r for p in pages for r in p.systems), labels, threshold)
+
+
+def damaged_pages_notice(damaged: list[int], analysed: int) -> str:
+    """The notice of a document some of whose pages were lost: how many, and which."""
+    which = ", ".join(str(n) for n in damaged[:20]) + (", …" if len(damaged) > 20 else "")
+    return (f"{len(damaged)} of {analysed} pages {'is' if len(damaged) == 1 else 'are'} damaged and could not be "
+            f"analysed (page{'s' if len(damaged) > 1 else ''} {which})")
 
 
 def error_result(path: str, message: str, device: str = "", model_name: str | None = None,

@@ -15,6 +15,7 @@ import json
 import multiprocessing
 import os
 import random
+import re
 import shutil
 import signal
 import socket
@@ -38,7 +39,7 @@ from bytehoven_desktop.batch import ResultsFile, iter_documents
 from bytehoven_desktop.classifier import Classifier
 from bytehoven_desktop.document import MAX_IMAGE_PIXELS, Document
 from bytehoven_desktop.pipeline import AnalysisOptions, analyze, prepare_page
-from bytehoven_desktop.report import NO_MUSIC
+from bytehoven_desktop.report import DAMAGED, NO_MUSIC
 from fixtures import make_corrupt_pdf, make_encrypted_pdf, make_score_pdf, make_text_pdf
 from model_factory import LABELS, make_model
 
@@ -182,6 +183,102 @@ def hostile_pdf(path: Path, score: Path) -> Path:
     return path
 
 
+# -- damaged PDFs: each returns the rows every page must give, None for a page that must be reported damaged
+def _object_ends(data: bytes) -> dict[int, int]:
+    """Where each object of a PDF written without object streams ends (just past its "endobj")."""
+    return {int(m.group(1)): data.index(b"endobj", m.end()) + 6 for m in re.finditer(rb"(?m)^(\d+) 0 obj\b", data)}
+
+
+def _page_objects(doc: pymupdf.Document, page: pymupdf.Page) -> list[int]:
+    """The objects a page needs: its dictionary, its content streams and its resources."""
+    kind, value = doc.xref_get_key(page.xref, "Resources")
+    return [page.xref, *page.get_contents()] + ([int(value.split()[0])] if kind == "xref" else [])
+
+
+def truncated_pdf(path: Path, src: Path, fraction: float) -> list[int | None]:
+    """``src`` cut off at ``fraction`` of its length, as a download that stopped. A page is intact
+    when every object it needs ends before the cut."""
+    data = src.read_bytes()
+    cut = int(len(data) * fraction)
+    path.write_bytes(data[:cut])
+    ends = _object_ends(data)
+    with pymupdf.open(src) as doc:
+        return [ROWS if max(ends[x] for x in _page_objects(doc, page)) <= cut else None for page in doc]
+
+
+def objstm_cut_pdf(path: Path, src: Path, fraction: float = 0.9) -> list[int | None]:
+    """``src`` with its objects (page dictionaries among them) in a compressed object stream whose
+    data is cut short at ``fraction``: the objects decoded before the cut survive."""
+    with pymupdf.open(src) as doc:
+        data = doc.tobytes(use_objstms=1, garbage=1, deflate=True)
+    head = re.search(rb"<<[^>]*/Type\s*/ObjStm[^>]*>>\s*stream\r?\n", data)
+    assert head, "no object stream written"
+    first = int(re.search(rb"/First\s+(\d+)", head.group()).group(1))
+    start = head.end()
+    end = data.index(b"endstream", start)
+    full = zlib.decompress(data[start:end])
+    keep = int((end - start) * fraction)
+    decoded = len(zlib.decompressobj().decompress(data[start:start + keep]))
+    nums = [int(v) for v in full[:first].split()]
+    offsets = {nums[i]: first + nums[i + 1] for i in range(0, len(nums), 2)}
+    bounds = sorted(offsets.values()) + [len(full)]
+    intact = {x for x, off in offsets.items() if bounds[bounds.index(off) + 1] <= decoded}
+    path.write_bytes(data[:start + keep] + data[end:])
+    with pymupdf.open(stream=data) as doc:
+        return [ROWS if all(x in intact for x in _page_objects(doc, page) if x in offsets) else None
+                for page in doc]
+
+
+def bad_content_pdf(path: Path, src: Path) -> list[int | None]:
+    """Four pages: the second's content streams are not Flate data, the third's end early."""
+    with pymupdf.open(src) as doc:
+        for x in doc[1].get_contents():
+            doc.update_stream(x, b"this is no Flate data " * 20, compress=False)
+            doc.xref_set_key(x, "Filter", "/FlateDecode")
+        for x in doc[2].get_contents():
+            packed = zlib.compress(doc.xref_stream(x))
+            doc.update_stream(x, packed[: len(packed) // 2], compress=False)
+            doc.xref_set_key(x, "Filter", "/FlateDecode")
+        doc.save(path)
+    return [ROWS, None, None, ROWS]
+
+
+def page_tree_loop_pdf(path: Path, src: Path) -> list[int | None]:
+    """The page tree lists itself as its last kid: a cycle. Its /Count counts one page more."""
+    with pymupdf.open(src) as doc:
+        n = doc.page_count
+        root = int(doc.xref_get_key(doc.pdf_catalog(), "Pages")[1].split()[0])
+        kids = doc.xref_get_key(root, "Kids")[1]
+        doc.xref_set_key(root, "Kids", kids.rstrip("]") + f" {root} 0 R]")
+        doc.xref_set_key(root, "Count", str(n + 1))
+        doc.save(path)
+    return [ROWS] * n + [None]
+
+
+def inline_image_pdf(path: Path, w: int, h: int, in_form: bool = False) -> Path:
+    """A Letter page drawing one white w x h bilevel *inline* image (BI … ID … EI), Flate-compressed
+    inside a Flate-compressed content stream (of the page, or of a form it draws): a few kB."""
+    comp = zlib.compressobj(9)
+    line = b"\xff" * ((w + 7) // 8)
+    data = b"".join(comp.compress(line * 256) for _ in range(h // 256)) + comp.compress(line * (h % 256)) + comp.flush()
+    image = b"q 612 0 0 792 0 0 cm BI /W %d /H %d /CS /G /BPC 1 /F /Fl ID " % (w, h) + data + b" EI Q"
+    doc = pymupdf.open()
+    page = doc.new_page(width=612, height=792)
+    content = doc.get_new_xref()
+    doc.update_object(content, "<<>>")
+    if in_form:
+        form = doc.get_new_xref()
+        doc.update_object(form, "<</Type/XObject/Subtype/Form/BBox[0 0 612 792]>>")
+        doc.update_stream(form, image)
+        doc.xref_set_key(page.xref, "Resources", f"<</XObject<</F {form} 0 R>>>>")
+        image = b"/F Do"
+    doc.update_stream(content, image)
+    doc.xref_set_key(page.xref, "Contents", f"{content} 0 R")
+    doc.save(path)
+    doc.close()
+    return path
+
+
 ODD_NAMES = ["with space.pdf", "Dvořák – Humoreske.pdf", "line\nbreak.pdf", "quote\"s 'x'.pdf",
              "$(touch PWNED).pdf", "`id`;rm -rf x.pdf", "-dash.pdf", "tab\tand\x1b[31mred.pdf",
              "sep\u2028x\x85y.pdf", "日本語の楽譜.pdf"]
@@ -197,10 +294,23 @@ def build_zoo(root: Path) -> dict[str, Any]:
     expect["good.pdf"] = [ROWS, ROWS]
     data = good.read_bytes()
     # Damaged and not-really-PDF files.
-    (root / "truncated-half.pdf").write_bytes(data[: len(data) // 2])
-    expect["truncated-half.pdf"] = "repaired"
+    # Half of good.pdf ends inside page 1's last content stream, before page 2.
+    assert truncated_pdf(root / "truncated-half.pdf", good, 0.5) == [None, None]
+    expect["truncated-half.pdf"] = ("damaged", [None, None], True)
     (root / "truncated-tail.pdf").write_bytes(data[:-200])
     expect["truncated-tail.pdf"] = "repaired"
+    five = make_score_pdf(root / "_five.pdf", pages=5, systems_per_page=ROWS)
+    for percent in (10, 40, 90):
+        rows = truncated_pdf(root / f"truncated-{percent}.pdf", five, percent / 100)
+        expect[f"truncated-{percent}.pdf"] = ("damaged", rows, True)
+    expect["objstm-cut.pdf"] = ("damaged", objstm_cut_pdf(root / "objstm-cut.pdf", five), True)
+    expect["page-tree-loop.pdf"] = ("damaged", page_tree_loop_pdf(root / "page-tree-loop.pdf", good), False)
+    with pymupdf.open(five) as doc:
+        doc.select([0, 1, 2, 3])
+        doc.save(root / "_four.pdf")
+    expect["bad-content.pdf"] = ("damaged", bad_content_pdf(root / "bad-content.pdf", root / "_four.pdf"), False)
+    for tmp in ("_five.pdf", "_four.pdf"):
+        (root / tmp).unlink()
     make_corrupt_pdf(root / "corrupt.pdf")
     expect["corrupt.pdf"] = ("error", "damaged PDF")
     (root / "empty.pdf").write_bytes(b"")
@@ -391,6 +501,8 @@ def test_zoo_results_are_correct_or_clear_errors(zoo_run: dict[str, Any]) -> Non
     problems = []
     for name, want in zoo_run["expect"].items():
         doc = zoo_run["by_name"][name]
+        if isinstance(want, tuple) and want[0] == "damaged":
+            continue  # test_zoo_damaged_pages_say_so
         if isinstance(want, tuple) and want[0] == "error":
             # A clear error, naming the file, in the report.
             if not (doc["error"] and want[1] in doc["error"] and doc["path"] in doc["error"]):
@@ -409,6 +521,42 @@ def test_zoo_results_are_correct_or_clear_errors(zoo_run: dict[str, Any]) -> Non
         if not ok:
             problems.append((name, rows_per_page(doc)[:6], [p["notes"] for p in doc["page_results"]][:2]))
     assert not problems
+
+
+def test_zoo_damaged_pages_say_so(zoo_run: dict[str, Any]) -> None:
+    # A page MuPDF could not wholly read is an error naming what was lost, never "no music"; the
+    # document keeps its notice and says how many pages were lost.
+    cases = {n: w for n, w in zoo_run["expect"].items() if isinstance(w, tuple) and w[0] == "damaged"}
+    assert {"truncated-10.pdf", "truncated-40.pdf", "truncated-90.pdf", "objstm-cut.pdf", "bad-content.pdf",
+            "page-tree-loop.pdf"} <= set(cases)
+    seen_good = seen_damaged = 0
+    for name, (_, rows, repaired) in cases.items():
+        doc = zoo_run["by_name"][name]
+        pages = doc["page_results"]
+        got = [None if p["error"] else len(p["systems"]) for p in pages]
+        assert got == rows, name
+        lost = [i + 1 for i, r in enumerate(rows) if r is None]
+        assert lost, name
+        for p in pages:
+            if p["page"] in lost:
+                assert p["damaged"] is True and f"page {p['page']}{DAMAGED}" in p["error"], (name, p["error"])
+                assert "MuPDF" in p["error"] or "cannot be" in p["error"], (name, p["error"])
+                assert p["reason"] == "error" and p["composer"] is None and p["systems"] == []
+            else:
+                assert p["damaged"] is False and p["error"] is None and p["reason"] != NO_MUSIC
+        seen_good += len(rows) - len(lost)
+        seen_damaged += len(lost)
+        assert doc["damaged_pages"] == lost, name
+        assert any(f"{len(lost)} of {len(rows)} page" in n and "damaged" in n for n in doc["notices"]), doc["notices"]
+        assert any("repaired" in n for n in doc["notices"]) == repaired, (name, doc["notices"])
+        if len(lost) == len(rows):
+            assert "no page could be analysed" in doc["error"] and "damaged" in doc["error"]
+        else:
+            assert doc["error"] is None and doc["reason"] != "error", name
+    # Each cut keeps what it must: 40 % and 90 % of five pages keep some pages and lose some.
+    assert 0 < cases["truncated-40.pdf"][1].count(None) < 5 and 0 < cases["truncated-90.pdf"][1].count(None) < 5
+    assert cases["objstm-cut.pdf"][1].count(None) < 5
+    print(f"damaged PDFs: {seen_damaged} pages reported damaged, {seen_good} intact pages analysed")
 
 
 def test_zoo_no_music_is_said_not_guessed(zoo_run: dict[str, Any]) -> None:
@@ -596,6 +744,24 @@ def test_enormous_pages_do_not_exhaust_memory(tmp_path: Path, tiny_model: Path) 
     assert peak_kb < 1024 * 1024  # below 1 GB, where the scan alone would take more when decoded
 
 
+def test_inline_images_are_size_checked_before_decoding(tmp_path: Path, clf: Classifier) -> None:
+    # MuPDF decodes an inline image while it reads the content stream, whatever the resolution it
+    # draws at (measured: a 15000 x 15000 one in an 868-byte file took 276 MB and 1.5 s); its
+    # dictionary says its size, so it is refused unread like an image object.
+    limit = int(MAX_IMAGE_PIXELS ** 0.5) + 1000  # just over the limit: 15142 x 15142 pixels
+    for in_form in (False, True):
+        pdf = inline_image_pdf(tmp_path / f"inline-{in_form}.pdf", limit, limit, in_form=in_form)
+        assert pdf.stat().st_size < 5000
+        t0 = time.perf_counter()
+        res = analyze(pdf, clf)
+        page = res.page_results[0]
+        assert page.error and f"{limit} x {limit} pixels" in page.error and not page.damaged, page.error
+        assert time.perf_counter() - t0 < 1.0  # refused before anything is decoded
+    small = inline_image_pdf(tmp_path / "small-inline.pdf", 3000, 3000)  # below the limit: drawn
+    res = analyze(small, clf)
+    assert res.error is None and res.page_results[0].error is None
+
+
 # -- time limits --------------------------------------------------------------------------------
 def test_stalled_page_is_skipped_and_the_rest_analysed(tmp_path: Path, clf: Classifier,
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
@@ -713,6 +879,48 @@ def test_crashed_worker_costs_only_its_document(tmp_path: Path, tiny_model: Path
     assert len(read_jsonl(out)) == len(docs) == 5
     assert "crashed" in docs["crash.pdf"]["error"]
     assert all(docs[f"s{i}.pdf"]["error"] is None and docs[f"s{i}.pdf"]["rows"] == 2 for i in range(4))
+
+
+# Loaded by every Python process of the test's command line (sitecustomize): a segfault inside
+# MuPDF while it opens a hostile file, whichever process opens it.
+_CRASH_ON_OPEN = """
+import os, signal
+import pymupdf
+_open = pymupdf.open
+def _crashing_open(*args, **kwargs):
+    if args and os.path.basename(str(args[0])).startswith("crash"):
+        os.kill(os.getpid(), signal.SIGSEGV)
+    return _open(*args, **kwargs)
+pymupdf.open = _crashing_open
+"""
+
+
+@pytest.mark.skipif(not LINUX, reason="uses the forkserver and signals")
+def test_mupdf_crash_while_opening_costs_only_its_document_with_one_job(tmp_path: Path, tiny_model: Path) -> None:
+    hook = tmp_path / "hook"
+    hook.mkdir()
+    (hook / "sitecustomize.py").write_text(_CRASH_ON_OPEN)
+    folder = tmp_path / "batch"
+    folder.mkdir()
+    make_score_pdf(folder / "crash.pdf", pages=1, systems_per_page=2, seed=9)  # first in the batch
+    for i in range(3):
+        make_score_pdf(folder / f"s{i}.pdf", pages=1, systems_per_page=2, seed=i)
+    out = tmp_path / "res.jsonl"
+    env = {"PYTHONPATH": os.pathsep.join(p for p in (str(hook), os.environ.get("PYTHONPATH")) if p)}
+    args = [str(folder), "--model", str(tiny_model), "--out", str(out), "-q", "--jobs", "1", "--threads", "1"]
+    proc = run_cli(args, env=env)
+    err = proc.stderr.decode("utf-8", "replace")
+    assert proc.returncode == 0, err
+    assert "Traceback" not in err and all(line.startswith("bytehoven: ") for line in err.splitlines()), err
+    docs = {Path(d["path"]).name: d for d in read_jsonl(out)}
+    assert set(docs) == {"crash.pdf", "s0.pdf", "s1.pdf", "s2.pdf"}
+    assert "crashed the PDF library while being opened (signal 11)" in docs["crash.pdf"]["error"]
+    assert all(docs[f"s{i}.pdf"]["error"] is None and docs[f"s{i}.pdf"]["rows"] == 2 for i in range(3))
+    # With its content hash, so that --resume skips it rather than meeting it again.
+    assert docs["crash.pdf"]["sha256"]
+    again = run_cli(args + ["--resume"], env=env)
+    assert again.returncode == 0 and b"4 document(s) already in" in again.stderr
+    assert len(read_jsonl(out)) == 4
 
 
 def test_cut_last_line_is_repaired_on_resume(tmp_path: Path) -> None:
