@@ -1,11 +1,13 @@
 """File → Library: every document analysed so far, from the results library.
 
 The table is a QAbstractTableModel over the library's queries: a filter or a sort asks the
-library for the ids in order (indexed, milliseconds for 100,000 documents) and rows are read
-in blocks only as the view shows them, so the size of the library does not matter to the GUI."""
+library how many documents it lists (an indexed count), and rows are read a block at a time,
+in the query's order, only as the view shows them; so the size of the library hardly matters to
+the GUI (bench/bench_library.py measures it with 100,000 documents)."""
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -29,15 +31,15 @@ ID_ROLE = Qt.ItemDataRole.UserRole + 1
 
 class LibraryTableModel(QAbstractTableModel):
     BLOCK = 256  # rows read from the library at a time
-    CACHE = 8192  # rows kept; beyond this the cache starts again
+    CACHE_BLOCKS = 32  # blocks kept; beyond this the cache starts again
 
     def __init__(self, library: Library, parent: QWidget | None = None):
         super().__init__(parent)
         self.library = library
         self.query = Query()
-        self.ids: list[int] = []
+        self.rows = 0
         self.error: str | None = None
-        self._cache: dict[int, Entry] = {}
+        self._blocks: dict[int, list[Entry]] = {}
 
     def set_library(self, library: Library) -> None:
         self.library = library
@@ -46,35 +48,35 @@ class LibraryTableModel(QAbstractTableModel):
     def set_query(self, query: Query) -> None:
         self.beginResetModel()
         self.query = query
-        self._cache.clear()
+        self._blocks.clear()
         try:
-            self.ids = self.library.query_ids(query)
+            self.rows = self.library.count(query)
             self.error = None
         except LibraryError as exc:
-            self.ids, self.error = [], str(exc)
+            self.rows, self.error = 0, str(exc)
         self.endResetModel()
 
     def refresh(self) -> None:
         self.set_query(self.query)
 
     def entry(self, row: int) -> Entry | None:
-        if not 0 <= row < len(self.ids):
+        if not 0 <= row < self.rows:
             return None
-        rid = self.ids[row]
-        hit = self._cache.get(rid)
-        if hit is None:
-            if len(self._cache) > self.CACHE:
-                self._cache.clear()
-            start = row - row % self.BLOCK
+        block = row // self.BLOCK
+        entries = self._blocks.get(block)
+        if entries is None:
+            if len(self._blocks) >= self.CACHE_BLOCKS:
+                self._blocks.clear()
             try:
-                self._cache.update(self.library.entries(self.ids[start:start + self.BLOCK]))
+                entries = self.library.page(self.query, block * self.BLOCK, self.BLOCK)
             except LibraryError as exc:
-                self.error = str(exc)
-            hit = self._cache.get(rid)
-        return hit
+                self.error, entries = str(exc), []
+            self._blocks[block] = entries
+        i = row - block * self.BLOCK
+        return entries[i] if i < len(entries) else None  # fewer: the library changed since the count
 
     def rowCount(self, parent: Index = QModelIndex()) -> int:
-        return 0 if parent.isValid() else len(self.ids)
+        return 0 if parent.isValid() else self.rows
 
     def columnCount(self, parent: Index = QModelIndex()) -> int:
         return 0 if parent.isValid() else len(COLUMNS)
@@ -95,15 +97,18 @@ class LibraryTableModel(QAbstractTableModel):
             if col == 0:
                 return e.name
             if col == 1:
-                return "" if e.pages is None else str(e.pages)
+                return "" if e.pages is None or (e.pages == 0 and e.status == "error") else str(e.pages)
             if col == 2:
-                return display_name(e.top) if e.top else ""
+                if not e.top:
+                    return ""
+                # The top composer; with a "?" when the result withholds it (too uncertain).
+                return display_name(e.top) + ("" if e.composer else "?")
             if col == 3:
                 return "" if e.confidence is None else f"{e.confidence:.0%}"
             if col == 4:
                 return e.status
             if col == 5:
-                return e.folder
+                return _short_folder(e.folder)
             return time.strftime("%Y-%m-%d %H:%M", time.localtime(e.analysed_at))
         if role == Qt.ItemDataRole.DecorationRole and col == 2 and e.top:
             return composer_color(e.top)
@@ -122,6 +127,14 @@ class LibraryTableModel(QAbstractTableModel):
         if 0 <= column < len(SORT_KEYS):
             self.set_query(replace(self.query, sort=SORT_KEYS[column],
                                    descending=order == Qt.SortOrder.DescendingOrder))
+
+
+def _short_folder(folder: str) -> str:
+    """A folder as people read it: the home folder as ~."""
+    home = os.path.expanduser("~")
+    if home and home != os.sep and (folder == home or folder.startswith(home + os.sep)):
+        return "~" + folder[len(home):]
+    return folder
 
 
 def _labels(docs: Sequence[dict[str, Any]]) -> list[str]:
@@ -230,7 +243,7 @@ class LibraryWindow(QWidget):
         """The composer and folder lists, from what the library holds now (the choice is kept)."""
         for combo, everything, values, show in (
                 (self.composer, "All composers", self._safe(self.library.composers), display_name),
-                (self.folder, "All folders", self._safe(self.library.folders), str)):
+                (self.folder, "All folders", self._safe(self.library.folders), _short_folder)):
             current = combo.currentData()
             combo.blockSignals(True)
             combo.clear()
@@ -266,7 +279,7 @@ class LibraryWindow(QWidget):
 
     def _update_buttons(self) -> None:
         n = self.model.rowCount()
-        selected = len(self.selected_ids())
+        selected = len(self.table.selectionModel().selectedRows())
         total = self._safe_count()
         text = f"{n} of {total} documents" if n != total else f"{n} documents"
         if selected:
@@ -287,7 +300,7 @@ class LibraryWindow(QWidget):
     # -- opening and exporting --------------------------------------------------------------
     def selected_ids(self) -> list[int]:
         rows = sorted(i.row() for i in self.table.selectionModel().selectedRows())
-        return [self.model.ids[r] for r in rows if r < len(self.model.ids)]
+        return [e.id for e in map(self.model.entry, rows) if e is not None]
 
     def _open_index(self, index: QModelIndex) -> None:
         e = self.model.entry(index.row())
@@ -307,11 +320,11 @@ class LibraryWindow(QWidget):
 
     def export(self, path: Path) -> None:
         """Write the selected documents (or all those listed) in the background, as ``analyze`` does."""
-        ids = self.selected_ids() or list(self.model.ids)
-        library = self.library
+        ids = self.selected_ids()
+        library, query = self.library, self.model.query
 
         def op() -> int:  # on a worker thread: reads and writes files, touches no widget
-            docs = library.results(ids)
+            docs = library.results(ids or library.query_ids(query))
             write_results(docs, path, _labels(docs))
             return len(docs)
 
@@ -323,5 +336,5 @@ class LibraryWindow(QWidget):
             why = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
             self.count_label.setText(f"Could not export to {path}: {why}")
 
-        self.count_label.setText(f"Exporting {len(ids)} documents…")
+        self.count_label.setText(f"Exporting {len(ids) or self.model.rows} documents…")
         BackgroundOp(self, op, done).failure(failed).run_in_background()
