@@ -127,7 +127,12 @@ def _run_analyze(argv: Sequence[str]) -> int:
         library = Library(args.library or None)
         if library.notice:
             print(f"bytehoven: {_printable(library.notice)}", file=sys.stderr)
-    known = library.current_hashes(clf.info.sha256) if library is not None and args.resume else set()
+    known: set[str] = set()
+    if library is not None and args.resume:
+        try:
+            known = library.current_hashes(clf.info.sha256)
+        except LibraryError as exc:  # the batch still runs: it only analyses more than it had to
+            print(f"bytehoven: {_printable(str(exc))}", file=sys.stderr)
     ok = 0
     failures = 0
     library_failed = False
