@@ -77,7 +77,12 @@ def analysis_job(path: str, config: AnalysisConfig, cancel: threading.Event, lib
                 yield LibraryProblem(str(exc))
         if stored is not None:
             result = document_from_json(stored.doc)
-            result.path = path  # the file's present name (it may have been renamed)
+            if result.path != path:  # renamed or moved since: the library lists it where it is now
+                result.path = path
+                try:
+                    library.seen_at(sha, path)  # type: ignore[arg-type]
+                except LibraryError as exc:
+                    yield LibraryProblem(str(exc))
             yield FromLibrary(stored)
             yield Started(path, result.pages, sha)
             yield from result.page_results
