@@ -41,7 +41,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--library", nargs="?", const="", default=None, metavar="PATH",
                         help="also keep every result in the results library (default file: "
                              f"{default_library_path()})")
-    parser.add_argument("--jobs", type=int, default=1, metavar="N", help="documents analysed in parallel processes")
+    parser.add_argument("--jobs", type=int, default=1, metavar="N",
+                        help="documents analysed in parallel processes (--engine ray: CPUs of the local Ray)")
+    parser.add_argument("--engine", choices=("local", "ray"), default="local",
+                        help="analyse here (default), or on a Ray cluster (needs the [cluster] extra)")
+    parser.add_argument("--ray-address", default=None, metavar="ADDR",
+                        help="the Ray cluster to join (default: $RAY_ADDRESS, else a local Ray for this run)")
     parser.add_argument("--max-pages", type=int, default=None, metavar="N", help="analyse at most N pages per document")
     parser.add_argument("--page-timeout", type=float, default=60.0, metavar="S", help="skip a page after S seconds")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
@@ -105,6 +110,13 @@ def _run_analyze(argv: Sequence[str]) -> int:
     if args.out is not None and args.out.suffix.lower() not in (".jsonl", ".json", ".csv"):
         print("bytehoven: --out must end in .jsonl or .csv", file=sys.stderr)
         return 2
+    if args.engine == "ray":
+        from .cluster import missing_ray  # the cluster package, the only place Ray is imported
+
+        problem = missing_ray()
+        if problem:
+            print(f"bytehoven: {_printable(problem)}", file=sys.stderr)
+            return 2
     jobs = max(1, args.jobs)
     threads = args.threads or max(1, (os.cpu_count() or 1) // jobs)
     try:
@@ -185,7 +197,12 @@ def _run_analyze(argv: Sequence[str]) -> int:
                         continue
             todo.append(f)
         try:
-            if jobs == 1:
+            if args.engine == "ray":
+                if not _run_on_ray(todo, args, clf, opts, emit, bar):
+                    if sink is not None:
+                        sink.close()
+                    return 2
+            elif jobs == 1:
                 for f in todo:
                     emit(analyze(f, clf, opts).to_json(), bar)
             else:
@@ -263,6 +280,24 @@ def _from_library(library: Library, sha: str, clf: Classifier, f: Path) -> dict[
         print(f"bytehoven: {_printable(str(exc))}", file=sys.stderr)
         return None
     return dict(stored.doc, path=str(f))
+
+
+def _run_on_ray(todo: list[Path], args: argparse.Namespace, clf: Classifier, opts: AnalysisOptions,
+                emit: Any, bar: Any) -> bool:
+    """``--engine ray``: the documents on a Ray cluster; False when it could not be used (said why)."""
+    from .cluster import ClusterError, run_on_ray
+
+    def say(message: str) -> None:
+        bar.write(f"bytehoven: {_printable(message)}", file=sys.stderr)
+
+    try:  # the model checked here is the one the cluster's workers load
+        run_on_ray(todo, model=clf.info.path, device=args.device, batch_size=args.batch_size, threads=args.threads,
+                   options=opts, address=args.ray_address, cpus=args.jobs if args.jobs > 1 else None,
+                   emit=lambda doc: emit(doc, bar), say=say)
+    except ClusterError as exc:
+        say(str(exc))
+        return False
+    return True
 
 
 def _sha_or_none(f: Path) -> str | None:

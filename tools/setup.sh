@@ -34,7 +34,7 @@ if [ ! -e "$stamp" ]; then
   if [ "$what" = "test" ]; then
     # The CPU build of torch: the training tests need it, and it is a tenth of the CUDA build.
     "$VENV/bin/python" -m pip install -q -r packaging/requirements-torch-cpu.txt
-    "$VENV/bin/python" -m pip install -q -e ".[test,train]"
+    "$VENV/bin/python" -m pip install -q -e ".[test,train,cluster]"
   else
     "$VENV/bin/python" -m pip install -q -e .
   fi

@@ -1,0 +1,120 @@
+"""The work of one document on the cluster: its page ranges, and their results put back together.
+
+A long score is cut into ranges of ``PAGES_PER_TASK`` pages, so that a 1000-page PDF is prepared
+by many workers at once rather than holding one for an hour. Each range comes back as prepared
+pages (boxes, notes, errors) and the probabilities of its rows; the document's result is built
+from them with the same functions the local engine uses (pipeline.page_result, report), so both
+engines give the same results. Nothing here imports Ray.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..classifier import ModelInfo
+from ..pipeline import DPI_BLOCK, PreparedPage, document_error, page_result
+from ..report import DocumentResult, document_summary, error_result
+
+# A multiple of pipeline.DPI_BLOCK: a range then starts where the local engine starts a block of
+# pages afresh, and every page comes out as the local engine has it.
+PAGES_PER_TASK = DPI_BLOCK
+REPAIRED_NOTICE = "the PDF is damaged and was repaired on opening; some pages may be incomplete"
+
+
+def split_pages(pages: int, per_task: int = PAGES_PER_TASK) -> list[tuple[int, int]]:
+    """[start, stop) ranges covering pages 0..pages-1, in order, at most ``per_task`` pages each."""
+    per_task = max(1, per_task)
+    return [(a, min(a + per_task, pages)) for a in range(0, pages, per_task)]
+
+
+@dataclass
+class PageRange:
+    """Pages [start, stop) of one document, as they go through preparation and inference."""
+
+    doc: "DocumentJob"
+    start: int
+    stop: int
+    attempts: int = 0  # tries that failed because a worker or its rows were lost
+    pages: list[PreparedPage] | None = None  # prepared, without their rows (those stay in the object store)
+    rows: int = 0
+    rows_ref: Any = None  # the object holding this range's rows (Ray's ObjectRef), until classified
+    probs: np.ndarray | None = None  # rows x composers, in row order
+    device: str | None = None  # where its rows were classified
+    notice: str | None = None  # what that inference worker had to say (a GPU that fell back to the CPU)
+
+    @property
+    def done(self) -> bool:
+        return self.probs is not None
+
+    def prepared(self, pages: list[PreparedPage], rows: int) -> None:
+        self.pages, self.rows = pages, rows
+        if rows == 0:
+            self.classified(np.zeros((0, 0), np.float32), None, None)
+
+    def classified(self, probs: np.ndarray, device: str | None, notice: str | None) -> None:
+        self.probs, self.device, self.notice = probs, device, notice
+        self.rows_ref = None  # the rows can go
+
+    def fail(self, message: str) -> None:
+        """Every page of the range becomes an error page saying ``message``."""
+        self.pages = [PreparedPage(i, 0, 0, error=message) for i in range(self.start, self.stop)]
+        self.rows = 0
+        self.classified(np.zeros((0, 0), np.float32), None, None)
+
+    @property
+    def label(self) -> str:
+        return f"page {self.start + 1}" if self.stop - self.start == 1 else f"pages {self.start + 1}-{self.stop}"
+
+
+@dataclass
+class DocumentJob:
+    path: Path
+    sha256: str
+    pages: int  # in the document
+    last: int  # pages analysed (--max-pages)
+    repaired: bool = False
+    ranges: list[PageRange] = field(default_factory=list)
+    started: float = field(default_factory=time.perf_counter)
+    data: Any = None  # the file's bytes in the object store, while pages are still to prepare
+    size: int = 0  # of the file, in bytes
+
+    def plan(self, per_task: int = PAGES_PER_TASK) -> list[PageRange]:
+        self.ranges = [PageRange(self, a, b) for a, b in split_pages(self.last, per_task)]
+        return self.ranges
+
+    @property
+    def done(self) -> bool:
+        return all(r.done for r in self.ranges)
+
+    def result(self, info: ModelInfo, threshold: float, device: str) -> DocumentResult:
+        """The document's result, once every range is done; ``device`` when no row was classified."""
+        labels = list(info.labels)
+        done = []
+        for r in self.ranges:
+            assert r.pages is not None and r.probs is not None
+            used = 0
+            for page in r.pages:
+                n = len(page.boxes) if page.error is None else 0
+                done.append(page_result(page, r.probs[used: used + n], labels, threshold))
+                used += n
+        devices = sorted({r.device for r in self.ranges if r.device})
+        notices = [n for n in dict.fromkeys(r.notice for r in self.ranges) if n]
+        if self.repaired:
+            notices.append(REPAIRED_NOTICE)
+        return DocumentResult(str(self.path), self.sha256, self.pages, done, document_summary(done, labels, threshold),
+                              ",".join(devices) or device, info.name, info.sha256, error=document_error(self.path, done),
+                              notices=notices, seconds=time.perf_counter() - self.started)
+
+
+def failed_document(path: Path, message: str, info: ModelInfo, device: str, sha256: str | None = None,
+                    started: float | None = None) -> DocumentResult:
+    """A document that could not be opened: reported as the local engine reports it."""
+    res = error_result(str(path), message, device, info.name, info.sha256, sha256)
+    if started is not None:
+        res.seconds = time.perf_counter() - started
+    return res
