@@ -15,7 +15,7 @@ from PySide6.QtGui import QImage, QPageLayout, QPageSize, QPainter, QPdfWriter
 from ..batch import ResultsFile
 from ..document import Document
 from ..report import PageResult, dumps
-from .overlays import paint_rows
+from .overlays import paint_damage, paint_rows
 from .renderer import gray_to_qimage
 
 RESULT_FILTERS = "JSON (*.json);;JSON Lines (*.jsonl);;CSV (*.csv)"
@@ -44,11 +44,14 @@ def write_results(docs: Sequence[dict[str, Any]], path: Path, labels: Sequence[s
 def page_image(doc_path: str, page_index: int, result: PageResult | None, dpi: float = EXPORT_DPI) -> QImage:
     """The page rendered at ``dpi`` with its rows tinted, outlined and labelled."""
     with Document(doc_path) as doc:
-        img = doc.render(page_index, dpi)
+        img = doc.render(page_index, dpi, partial=True)  # a damaged page as far as it can be drawn, marked
     out = gray_to_qimage(img.gray).convertToFormat(QImage.Format.Format_RGB32)
-    if result is not None and result.systems:
+    if (result is not None and result.systems) or img.damage:
         p = QPainter(out)
-        paint_rows(p, result.systems, img.scale, label_px=8.0 * img.scale, line_px=1.2 * img.scale)
+        if result is not None and result.systems:
+            paint_rows(p, result.systems, img.scale, label_px=8.0 * img.scale, line_px=1.2 * img.scale)
+        if img.damage:
+            paint_damage(p, QRectF(out.rect()), img.damage, title_px=14.0 * img.scale)
         p.end()
     return out
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Sequence
 
 from PySide6.QtCore import QPointF, QRectF, Qt
-from PySide6.QtGui import QColor, QFont, QFontMetricsF, QImage, QPainter, QPen
+from PySide6.QtGui import QBrush, QColor, QFont, QFontMetricsF, QImage, QPainter, QPen
 
 from ..report import SystemResult
 from .colors import composer_color, display_name, text_color_on
@@ -67,4 +67,49 @@ def paint_activation(painter: QPainter, heatmap: QImage, bbox: Sequence[float], 
     painter.setOpacity(opacity)
     painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, True)
     painter.drawImage(row_rect(bbox, scale, origin), heatmap)
+    painter.restore()
+
+
+DAMAGE_COLOR = QColor(196, 40, 40)
+DAMAGED_TITLE = "⚠ Damaged page"
+
+
+def paint_damage(painter: QPainter, page: QRectF, message: str | None = None, title_px: float = 14.0) -> None:
+    """Mark a page whose content could not be read: hatched in red, with a label (and, given room,
+    what was lost), so that it never reads as a blank page without music."""
+    painter.save()
+    painter.setRenderHint(QPainter.RenderHint.Antialiasing, True)
+    hatch = QColor(DAMAGE_COLOR)
+    hatch.setAlpha(70)
+    painter.fillRect(page, QBrush(hatch, Qt.BrushStyle.BDiagPattern))
+    painter.setPen(QPen(DAMAGE_COLOR, max(1.0, title_px / 7)))
+    painter.setBrush(Qt.BrushStyle.NoBrush)
+    painter.drawRect(page)
+    font = QFont(painter.font())
+    font.setPixelSize(max(6, int(round(title_px))))
+    font.setBold(True)
+    painter.setFont(font)
+    fm = QFontMetricsF(font)
+    pad = title_px * 0.6
+    width = min(page.width() - 2 * pad, max(fm.horizontalAdvance(DAMAGED_TITLE) + 2 * pad, page.width() * 0.8))
+    detail = QFont(font)
+    detail.setBold(False)
+    detail.setPixelSize(max(6, int(round(title_px * 0.8))))
+    flags = int(Qt.AlignmentFlag.AlignHCenter | Qt.TextFlag.TextWordWrap)
+    text_h = 0.0
+    if message:
+        text_h = QFontMetricsF(detail).boundingRect(QRectF(0, 0, width - 2 * pad, 1e6), flags, message).height()
+    box = QRectF(page.center().x() - width / 2, page.top() + page.height() * 0.3, width,
+                 fm.height() + 2 * pad + (text_h + pad * 0.5 if message else 0))
+    painter.setPen(Qt.PenStyle.NoPen)
+    painter.setBrush(QColor(255, 255, 255, 235))
+    painter.drawRoundedRect(box, pad, pad)
+    painter.setPen(DAMAGE_COLOR)
+    painter.drawText(QRectF(box.left(), box.top() + pad, box.width(), fm.height()), Qt.AlignmentFlag.AlignCenter,
+                     DAMAGED_TITLE)
+    if message:
+        painter.setFont(detail)
+        painter.setPen(QColor(60, 20, 20))
+        painter.drawText(QRectF(box.left() + pad, box.top() + pad * 1.5 + fm.height(), box.width() - 2 * pad, text_h),
+                         flags, message)
     painter.restore()

@@ -15,7 +15,7 @@ from PySide6.QtGui import (QColor, QImage, QMouseEvent, QPainter, QPaintEvent, Q
 from PySide6.QtWidgets import QScrollArea, QToolTip, QWidget
 
 from ..report import SystemResult
-from .overlays import paint_activation, paint_rows, row_label
+from .overlays import paint_activation, paint_damage, paint_rows, row_label
 
 MARGIN = 16  # around the page, logical pixels
 MIN_ZOOM, MAX_ZOOM = 0.1, 8.0  # logical pixels per point
@@ -40,6 +40,7 @@ class PageCanvas(QWidget):
         self.show_overlays = True
         self.heatmap: QImage | None = None
         self.heatmap_bbox: tuple[float, float, float, float] | None = None
+        self.damage: str | None = None  # what could not be read of this page; marked over it
         self.setMouseTracking(True)
         self.setAttribute(Qt.WidgetAttribute.WA_OpaquePaintEvent, False)
 
@@ -83,6 +84,8 @@ class PageCanvas(QWidget):
             label = max(9.0, min(13.0, 7.5 * self.zoom))
             paint_rows(p, self.systems, self.zoom, origin, self.selected, self.hovered, label_px=label,
                        fill_alpha=0 if self.heatmap is not None else 40)
+        if self.damage:
+            paint_damage(p, page, self.damage, title_px=max(11.0, min(22.0, 14.0 * self.zoom)))
         p.end()
 
     def mouseMoveEvent(self, event: QMouseEvent) -> None:
@@ -145,6 +148,7 @@ class PageView(QScrollArea):
         c.pixmap, c.pixmap_dpi = None, 0.0
         c.systems, c.selected, c.hovered = [], None, None
         c.heatmap = c.heatmap_bbox = None
+        c.damage = None
         self._apply_zoom(self._zoom_for_mode())
         self.verticalScrollBar().setValue(0)
         self._want_render()
@@ -158,6 +162,11 @@ class PageView(QScrollArea):
 
     def set_systems(self, systems: Sequence[SystemResult]) -> None:
         self.canvas.systems = list(systems)
+        self.canvas.update()
+
+    def set_damage(self, message: str | None) -> None:
+        """Mark the page as damaged (its content could not be wholly read), saying what was lost; None: unmarked."""
+        self.canvas.damage = message
         self.canvas.update()
 
     def set_selected(self, index: int | None) -> None:
@@ -186,6 +195,7 @@ class PageView(QScrollArea):
         self.canvas.pixmap = None
         self.canvas.systems = []
         self.canvas.heatmap = None
+        self.canvas.damage = None
         self.canvas.update()
 
     # -- zoom -----------------------------------------------------------------------------

@@ -19,6 +19,7 @@ from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QImage
 
 from ..document import Document, DocumentError
+from ..report import DAMAGED
 from .worker import GeneratorWorker
 
 VIEW, THUMB = 0, 1  # request priorities: lower is served first
@@ -47,6 +48,12 @@ class _Failed:
 @dataclass(frozen=True)
 class _Skipped:
     page: int
+
+
+@dataclass(frozen=True)
+class _Damaged:
+    page: int
+    message: str  # "page N is damaged: …"
 
 
 @dataclass(frozen=True)
@@ -101,23 +108,40 @@ def _render_loop(path: str, requests: _Requests, cancel: threading.Event) -> Ite
     except DocumentError as exc:
         yield _Failed(str(exc))
         return
+    prefix = f"{path}: "
+    damaged: dict[int, str] = {}
     try:
         try:
-            sizes = [doc.page_size(i) for i in range(doc.page_count)]
+            sizes: list[tuple[float, float]] = []
+            for i in range(doc.page_count):
+                try:
+                    sizes.append(doc.page_size(i))
+                except DocumentError as exc:  # a page the page tree no longer leads to: shown, marked
+                    sizes.append(sizes[-1] if sizes else (612.0, 792.0))
+                    damaged[i] = str(exc).removeprefix(prefix)
         except Exception as exc:  # a damaged page tree: MuPDF raises its own types
             yield _Failed(f"{path}: pages cannot be read ({exc})")
             return
         yield _Opened(DocumentInfo(path, sizes))
+        for i, message in damaged.items():
+            yield _Damaged(i, message)
         while not cancel.is_set():
             req = requests.get(timeout=0.2)
             if req is None:
                 continue
             kind, page, dpi = req
             try:
-                img = doc.render(page, dpi)
-            except (DocumentError, IndexError):
+                # Drawn as far as it can be: a damaged page shows what is left of it, and is marked.
+                img = doc.render(page, dpi, partial=True)
+            except (DocumentError, IndexError) as exc:
+                if DAMAGED in str(exc) and page not in damaged:
+                    damaged[page] = str(exc).removeprefix(prefix)
+                    yield _Damaged(page, damaged[page])
                 yield _Skipped(page)  # the page stays blank; the analysis reports the page's error
                 continue
+            if img.damage and page not in damaged:
+                damaged[page] = img.damage
+                yield _Damaged(page, img.damage)
             # dpi actually used (MAX_PAGE_PIXELS may lower it) so the view scales it right.
             yield _Rendered(page, img.scale * 72.0, kind, gray_to_qimage(img.gray))
     finally:
@@ -128,6 +152,7 @@ class PageRenderer(QObject):
     opened = Signal(object)  # DocumentInfo
     failed = Signal(str)
     rendered = Signal(int, float, int, QImage)  # page, dpi, kind, image
+    damaged = Signal(int, str)  # page, what could not be read of it ("page N is damaged: …")
 
     def __init__(self, path: str, parent: QObject | None = None):
         super().__init__(parent)
@@ -162,3 +187,5 @@ class PageRenderer(QObject):
             self.opened.emit(item.info)
         elif isinstance(item, _Failed):
             self.failed.emit(item.message)
+        elif isinstance(item, _Damaged):
+            self.damaged.emit(item.page, item.message)

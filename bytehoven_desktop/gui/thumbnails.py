@@ -13,7 +13,7 @@ from PySide6.QtWidgets import QAbstractItemView, QListView, QStyle, QStyledItemD
 
 from ..report import PageResult
 from .colors import composer_color, display_name
-from .overlays import paint_rows
+from .overlays import DAMAGE_COLOR, paint_damage, paint_rows
 
 THUMB_W = 116  # logical pixels
 CELL_PAD = 8
@@ -22,8 +22,10 @@ CAPTION_H = 20
 Index = QModelIndex | QPersistentModelIndex
 
 
-def page_caption(result: PageResult | None) -> tuple[str, str | None]:
+def page_caption(result: PageResult | None, damaged: bool = False) -> tuple[str, str | None]:
     """Text under a thumbnail and the composer whose colour it gets."""
+    if damaged or (result is not None and result.damaged):
+        return "damaged page", None
     if result is None:
         return "…", None
     if result.error:
@@ -44,6 +46,7 @@ class ThumbnailModel(QAbstractListModel):
         self.sizes: list[tuple[float, float]] = []
         self.images: dict[int, QImage] = {}
         self.results: dict[int, PageResult] = {}
+        self.damage: dict[int, str] = {}  # pages the renderer found damaged, analysed or not
         self._asked: set[int] = set()
         self.dpr = 1.0
 
@@ -52,6 +55,7 @@ class ThumbnailModel(QAbstractListModel):
         self.sizes, self.dpr = list(sizes), dpr
         self.images.clear()
         self.results.clear()
+        self.damage.clear()
         self._asked.clear()
         self.endResetModel()
 
@@ -66,11 +70,26 @@ class ThumbnailModel(QAbstractListModel):
             return f"Page {page + 1}"
         if role == Qt.ItemDataRole.ToolTipRole:
             r = self.results.get(page)
-            text, _ = page_caption(r)
+            damage = self.page_damage(page)
+            text, _ = page_caption(r, damage is not None)
             rows = f", {len(r.systems)} rows" if r is not None and not r.error else ""
-            err = f"\n{r.error}" if r is not None and r.error else ""
+            err = f"\n{r.error}" if r is not None and r.error else (f"\n{damage}" if damage else "")
             return f"Page {page + 1}: {text}{rows}{err}"
         return None
+
+    def page_damage(self, page: int) -> str | None:
+        """What could not be read of page ``page`` (0-based), from its analysis or its rendering; None
+        for a page not known to be damaged."""
+        r = self.results.get(page)
+        if r is not None and r.damaged:
+            return r.error
+        return self.damage.get(page)
+
+    def set_damage(self, page: int, message: str) -> None:
+        if 0 <= page < len(self.sizes):
+            self.damage[page] = message
+            idx = self.index(page)
+            self.dataChanged.emit(idx, idx)
 
     def thumb_dpi(self, page: int) -> float:
         w = self.sizes[page][0] if page < len(self.sizes) else 612.0
@@ -134,11 +153,14 @@ class ThumbnailDelegate(QStyledItemDelegate):
         result = m.results.get(page)
         if result is not None and result.systems:
             paint_rows(p, result.systems, scale, page_rect.topLeft(), label_px=0, line_px=1.0, fill_alpha=70)
+        damaged = m.page_damage(page) is not None
+        if damaged:
+            paint_damage(p, page_rect, None, title_px=max(7.0, pw / 11))
         p.setPen(QColor(pal.color(QPalette.ColorRole.Highlight)) if selected else QColor(0, 0, 0, 60))
         p.setBrush(Qt.BrushStyle.NoBrush)
         p.drawRect(page_rect)
         # Caption: page number, then a colour dot and the page's composer.
-        caption, composer = page_caption(result)
+        caption, composer = page_caption(result, damaged)
         cap = QRectF(cell.left() + CELL_PAD, page_rect.bottom() + 3, cell.width() - 2 * CELL_PAD, CAPTION_H - 3)
         font = QFont(option.font)  # type: ignore[attr-defined]
         font.setPointSizeF(max(7.0, font.pointSizeF() * 0.85))
@@ -149,10 +171,11 @@ class ThumbnailDelegate(QStyledItemDelegate):
         p.drawText(QRectF(cap.left(), cap.top(), nw, cap.height()), Qt.AlignmentFlag.AlignVCenter, num)
         dot = QRectF(cap.left() + nw, cap.center().y() - 4, 8, 8)
         p.setPen(Qt.PenStyle.NoPen)
-        p.setBrush(composer_color(composer))
-        if result is not None:
+        p.setBrush(DAMAGE_COLOR if damaged else composer_color(composer))
+        if result is not None or damaged:
             p.drawEllipse(dot)
-        p.setPen(pal.color(QPalette.ColorRole.Text) if composer else pal.color(QPalette.ColorRole.PlaceholderText))
+        p.setPen(DAMAGE_COLOR if damaged else
+                 pal.color(QPalette.ColorRole.Text) if composer else pal.color(QPalette.ColorRole.PlaceholderText))
         text_rect = QRectF(dot.right() + 4, cap.top(), cap.right() - dot.right() - 4, cap.height())
         p.drawText(text_rect, Qt.AlignmentFlag.AlignVCenter,
                    p.fontMetrics().elidedText(caption, Qt.TextElideMode.ElideRight, int(text_rect.width())))

@@ -22,7 +22,7 @@ from ..classifier import Classifier
 from ..document import SUPPORTED_SUFFIXES, is_supported
 from ..library import Library, Stored
 from ..pipeline import Started
-from ..report import DocumentResult, PageResult
+from ..report import DocumentResult, PageResult, damaged_pages_notice
 from .about import show_about
 from .actions import build_menus, create_actions
 from .banner import Banner
@@ -274,6 +274,7 @@ class MainWindow(QMainWindow):
         self.renderer.opened.connect(lambda info: self._on_opened(gen, info))
         self.renderer.failed.connect(lambda msg: self._on_open_failed(gen, msg))
         self.renderer.rendered.connect(lambda pg, dpi, kind, img: self._on_rendered(gen, pg, dpi, kind, img))
+        self.renderer.damaged.connect(lambda pg, msg: self._on_page_damaged(gen, pg, msg))
         self.renderer.start()
         self._start_analysis()
         self._update_actions()
@@ -334,6 +335,14 @@ class MainWindow(QMainWindow):
                 self.page_view.set_image(page, dpi, image)  # a blurry preview until the real one comes
         else:
             self.page_view.set_image(page, dpi, image)
+
+    def _on_page_damaged(self, gen: int, page: int, message: str) -> None:
+        """The renderer found part of a page unreadable: marked even before (or without) its analysis."""
+        if gen != self._doc_gen:
+            return
+        self.thumbnails.thumbs.set_damage(page, message)
+        if page == self.page:
+            self.page_view.set_damage(self.thumbnails.thumbs.page_damage(page))
 
     def display_settled(self) -> bool:
         """True when everything asked to be drawn is drawn: the page at the present zoom and the
@@ -468,6 +477,10 @@ class MainWindow(QMainWindow):
         if result.error:
             # The render thread may already have said the same; one clear message is enough.
             self.banner.show_message("error", result.error)
+        elif result.damaged_pages:
+            notice = damaged_pages_notice(result.damaged_pages, len(result.page_results))
+            self.banner.show_message("warning", f"This PDF is damaged: {notice}. They are marked as damaged; "
+                                     "a complete copy of the file would let them be analysed.")
         elif s.reason == "no music" and not result.cancelled:
             self.banner.show_message("info", "No music found: no staff systems were detected in this document. "
                                      "Is it a score? Very faint or tiny scans may need a better scan.")
@@ -546,6 +559,7 @@ class MainWindow(QMainWindow):
             return
         r = self.results.get(self.page)
         self.page_view.set_systems(r.systems if r is not None else [])
+        self.page_view.set_damage(self.thumbnails.thumbs.page_damage(self.page))
         self.page_view.set_selected(None)
         self.page_view.set_activation(None, None)
         self.selected_row = None
