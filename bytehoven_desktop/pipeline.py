@@ -25,7 +25,7 @@ import numpy as np
 
 from .classifier import Classifier, ModelInfo, file_sha256
 from .document import Document, DocumentError, file_problem
-from .probe import probe_document
+from .probe import Opened, probe_document
 from .report import (DEFAULT_ABSTAIN_THRESHOLD, DocumentResult, PageResult, Summary, SystemResult,
                      damaged_pages_notice, document_summary, error_result, summarize)
 from .rowimage import rows_from_page
@@ -380,6 +380,18 @@ def document_error(path: str | Path, pages: Sequence[PageResult]) -> str | None:
     return None
 
 
+def damage_notices(pages: Sequence[PageResult]) -> list[str]:
+    """What a document's result says, after its pages, of those it lost to a damaged file."""
+    damaged = [p.page for p in pages if p.damaged]
+    return [damaged_pages_notice(damaged, len(pages))] if damaged else []
+
+
+def open_for_analysis(path: Path, options: AnalysisOptions) -> Opened:
+    """Page count and notices of a document, opened in a child process when ``options.isolate``:
+    a crash in MuPDF on opening then costs this document only. Raises DocumentError."""
+    return probe_document(path, _mp_context() if options.isolate else None, options.page_timeout)
+
+
 def prepare_range(path: str | Path, start: int, stop: int, height: int, width: int,
                   options: AnalysisOptions = AnalysisOptions(),
                   cancel: threading.Event | None = None) -> Iterator[PreparedPage]:
@@ -437,8 +449,7 @@ def analyze_document(path: str | Path, classifier: Classifier, options: Analysis
         return res
 
     try:
-        # Opened in a child process when isolated: a crash in MuPDF on opening costs this document only.
-        opened = probe_document(path, _mp_context() if options.isolate else None, options.page_timeout)
+        opened = open_for_analysis(path, options)
         n_pages = opened.pages
         sha = file_sha256(path)
     except DocumentError as exc:
@@ -549,9 +560,7 @@ def analyze_document(path: str | Path, classifier: Classifier, options: Analysis
 
     if classifier.notice and classifier.notice not in notices:
         notices.append(classifier.notice)  # the GPU failed during this document: now on the CPU
-    damaged = [p.page for p in done if p.damaged]
-    if damaged:
-        notices.append(damaged_pages_notice(damaged, len(done)))
+    notices.extend(damage_notices(done))
     summary = document_summary(done, labels, threshold)
     error = document_error(path, done)
     result = DocumentResult(str(path), sha, n_pages, done, summary, classifier.device, info.name, info.sha256,

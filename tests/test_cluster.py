@@ -95,6 +95,8 @@ def library(tmp_path_factory: pytest.TempPathFactory) -> Path:
     make_score_png(d / "scan.png", systems=3, seed=4)
     make_text_pdf(d / "preface.pdf")
     make_corrupt_pdf(d / "broken.pdf")
+    whole = make_score_pdf(d / "cut.pdf", pages=3, systems_per_page=3, seed=5).read_bytes()
+    (d / "cut.pdf").write_bytes(whole[: len(whole) * 2 // 3])  # a download cut short: repaired, pages lost
     return d
 
 
@@ -118,7 +120,7 @@ def test_same_results_as_the_local_engine(ray_session: Any, library: Path, tiny_
     assert run_cli(library, tiny_model, out, "--engine", "ray") == 0
     docs = read_jsonl(out)
     ray_results = by_name(docs)
-    assert len(docs) == len(ray_results) == 6
+    assert len(docs) == len(ray_results) == 7
     assert set(ray_results) == set(local_results)
     for name, local in local_results.items():
         got = ray_results[name]

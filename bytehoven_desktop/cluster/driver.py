@@ -27,8 +27,8 @@ import ray
 from ray.exceptions import ActorUnavailableError, RayActorError, RayError, RayTaskError
 
 from ..classifier import ModelError, ModelInfo, file_sha256
-from ..document import Document, DocumentError, file_problem
-from ..pipeline import AnalysisOptions, abstain_threshold
+from ..document import DocumentError, file_problem
+from ..pipeline import AnalysisOptions, abstain_threshold, open_for_analysis
 from . import ClusterError, plan, session
 from .plan import DocumentJob, PageRange
 from .workers import InferenceActor, prepare_pages
@@ -143,8 +143,7 @@ class _Run:
         """The document's job, or None after emitting its error (as the local engine words it)."""
         t0 = time.perf_counter()
         try:
-            with Document(path) as doc:
-                n_pages, repaired = doc.page_count, doc.repaired
+            opened = open_for_analysis(path, self.options)  # in a child process: a crash costs this file only
             data = path.read_bytes()
         except DocumentError as exc:
             self._emit_failed(path, str(exc), _sha_if_readable(path), t0)
@@ -152,8 +151,9 @@ class _Run:
         except OSError as exc:
             self._emit_failed(path, f"{path}: cannot be read ({exc.strerror or exc})", None, t0)
             return None
+        n_pages = opened.pages
         last = min(n_pages, self.options.max_pages) if self.options.max_pages else n_pages
-        job = DocumentJob(path, hashlib.sha256(data).hexdigest(), n_pages, last, repaired, started=t0,
+        job = DocumentJob(path, hashlib.sha256(data).hexdigest(), n_pages, last, opened.notices, started=t0,
                           data=ray.put(data), size=len(data))
         self.bytes_in_flight += len(data)
         return job

@@ -17,13 +17,12 @@ from typing import Any
 import numpy as np
 
 from ..classifier import ModelInfo
-from ..pipeline import DPI_BLOCK, PreparedPage, document_error, page_result
+from ..pipeline import DPI_BLOCK, PreparedPage, damage_notices, document_error, page_result
 from ..report import DocumentResult, document_summary, error_result
 
 # A multiple of pipeline.DPI_BLOCK: a range then starts where the local engine starts a block of
 # pages afresh, and every page comes out as the local engine has it.
 PAGES_PER_TASK = DPI_BLOCK
-REPAIRED_NOTICE = "the PDF is damaged and was repaired on opening; some pages may be incomplete"
 
 
 def split_pages(pages: int, per_task: int = PAGES_PER_TASK) -> list[tuple[int, int]]:
@@ -77,7 +76,7 @@ class DocumentJob:
     sha256: str
     pages: int  # in the document
     last: int  # pages analysed (--max-pages)
-    repaired: bool = False
+    notices: tuple[str, ...] = ()  # from opening it (a PDF that was repaired, a damaged page tree)
     ranges: list[PageRange] = field(default_factory=list)
     started: float = field(default_factory=time.perf_counter)
     data: Any = None  # the file's bytes in the object store, while pages are still to prepare
@@ -103,9 +102,9 @@ class DocumentJob:
                 done.append(page_result(page, r.probs[used: used + n], labels, threshold))
                 used += n
         devices = sorted({r.device for r in self.ranges if r.device})
+        # In the local engine's order: the inference's (a GPU that fell back), the file's, the pages lost.
         notices = [n for n in dict.fromkeys(r.notice for r in self.ranges) if n]
-        if self.repaired:
-            notices.append(REPAIRED_NOTICE)
+        notices += list(self.notices) + damage_notices(done)
         return DocumentResult(str(self.path), self.sha256, self.pages, done, document_summary(done, labels, threshold),
                               ",".join(devices) or device, info.name, info.sha256, error=document_error(self.path, done),
                               notices=notices, seconds=time.perf_counter() - self.started)
