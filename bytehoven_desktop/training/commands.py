@@ -24,6 +24,12 @@ def _parser() -> argparse.ArgumentParser:
     d.add_argument("--jobs", type=int, default=2)
     d.add_argument("--seed", type=int, default=0, help="split seed")
     d.add_argument("--only", choices=("symbolic", "engraved", "scan"), default=None)
+    d.add_argument("--engravers", default="verovio,lilypond,musescore",
+                   help="engravers of the symbolic scores, comma-separated (default: all three)")
+    d.add_argument("--scan-look", type=float, default=None, metavar="P",
+                   help="share of engraved pages given the synthetic scan look (default 0.5; 0: none)")
+    d.add_argument("--limit", type=int, default=None, metavar="N",
+                   help="a small build: at most N sources per composer and kind (splits as in the full build)")
 
     t = sub.add_parser("train", help="train (or continue training) the ResNet50")
     t.add_argument("--data", type=Path, required=True)
@@ -63,6 +69,11 @@ def _parser() -> argparse.ArgumentParser:
     v.add_argument("--out", type=Path, default=Path("runs/evaluation"))
     v.add_argument("--split", default="test")
     v.add_argument("--threads", type=int, default=None)
+    v.add_argument("--jobs", type=int, default=2)
+    v.add_argument("--engravers", default="verovio,lilypond,musescore",
+                   help="engravers of the test scores, comma-separated (default: all three)")
+    v.add_argument("--limit", type=int, default=None, metavar="N",
+                   help="at most N sources per composer and kind (a quick look)")
     return p
 
 
@@ -71,7 +82,11 @@ def main(argv: Sequence[str]) -> int:
     if args.command == "dataset":
         from .dataset import build
 
-        build(args.corpus, args.out, args.height, args.width, args.jobs, args.seed, args.only)
+        from .dataset import DEFAULT_SCAN_LOOK
+
+        build(args.corpus, args.out, args.height, args.width, args.jobs, args.seed, args.only,
+              engravers=[e.strip() for e in args.engravers.split(",") if e.strip()],
+              scan_look=DEFAULT_SCAN_LOOK if args.scan_look is None else args.scan_look, limit=args.limit)
         return 0
     if args.command == "train":
         from .train import train
@@ -98,7 +113,8 @@ def main(argv: Sequence[str]) -> int:
     if args.command == "evaluate":
         from .evaluate import evaluate
 
-        evaluate(args.corpus, args.model, args.data, args.work, args.out, args.split, args.threads)
+        evaluate(args.corpus, args.model, args.data, args.work, args.out, args.split, args.threads, args.jobs,
+                 [e.strip() for e in args.engravers.split(",") if e.strip()], args.limit)
         return 0
     return 2
 

@@ -195,7 +195,7 @@ def _batch(prog: str, items: list[tuple[Target, MuseStyle]], per_item: float, ca
 
 def engrave(sources: Sequence[Path], out_dir: Path, seed: int = 0, jobs: int = 1,
             names: Sequence[str] | None = None, retry_failed: bool = False, batch: int = 20,
-            timeout: float = 120.0, cache: Path | None = None) -> list[EngraveResult]:
+            timeout: float = 60.0, cache: Path | None = None) -> list[EngraveResult]:
     """Engrave each source into ``out_dir/<name>.pdf`` (results in the order of ``sources``), ``batch``
     scores per MuseScore process, ``jobs`` processes at a time. Never raises for a bad score.
 
