@@ -1,8 +1,8 @@
 """The driver of a cluster run: documents in, each document's result handed back exactly once.
 
-The driver opens each document only to count its pages and hash it, puts its bytes in the object
-store, and submits one page task per range of pages (CPU tasks, as many at once as the cluster has
-CPUs). Rows of finished ranges, from any documents, are fed to the inference actors in batches;
+The driver reads and hashes each document and puts its bytes in the object store; a task opens
+it there (its page count, what a report says of the file), then one page task per range of pages
+prepares it (CPU tasks, as many at once as the cluster has CPUs). Rows of finished ranges, from any documents, are fed to the inference actors in batches;
 when every range of a document is classified the driver builds its result and hands it to
 ``emit``, which alone writes the results file. A bounded window of documents is in flight.
 
@@ -26,12 +26,12 @@ from typing import Any, Callable, Sequence
 import ray
 from ray.exceptions import ActorUnavailableError, RayActorError, RayError, RayTaskError
 
-from ..classifier import ModelError, ModelInfo, file_sha256
+from ..classifier import ModelError, ModelInfo
 from ..document import DocumentError, file_problem
-from ..pipeline import AnalysisOptions, abstain_threshold, open_for_analysis
+from ..pipeline import AnalysisOptions, abstain_threshold
 from . import ClusterError, plan, session
 from .plan import DocumentJob, PageRange
-from .workers import InferenceActor, prepare_pages
+from .workers import InferenceActor, open_document, prepare_pages
 
 PREP_RETRIES = 2
 ACTOR_RESTARTS = 2
@@ -104,6 +104,7 @@ class _Run:
         self.load = {a: 0 for a in self.actors}  # batches in flight per actor
         self.docs: list[DocumentJob] = []
         self.bytes_in_flight = 0
+        self.opening: dict[Any, DocumentJob] = {}  # an opening task's result -> its document
         self.preparing: dict[Any, PageRange] = {}  # the pages object of a page task -> its range
         self.ready: deque[PageRange] = deque()  # prepared ranges whose rows wait for an actor
         self.classifying: dict[Any, tuple[Any, list[PageRange]]] = {}  # result -> (actor, ranges)
@@ -113,7 +114,7 @@ class _Run:
         while self.files or self.docs:
             self._admit()
             self._feed()
-            waiting = list(self.preparing) + list(self.classifying)
+            waiting = list(self.opening) + list(self.preparing) + list(self.classifying)
             if not waiting:
                 self._finish_documents()
                 continue
@@ -121,42 +122,55 @@ class _Run:
             if ready:  # take everything that is ready, not one at a time
                 ready, _ = ray.wait(waiting, num_returns=len(waiting), timeout=0)
             for ref in ready:
-                if ref in self.preparing:
+                if ref in self.opening:
+                    self._opened(ref)
+                elif ref in self.preparing:
                     self._prepared(ref)
                 else:
                     self._classified(ref)
             self._finish_documents()
 
     def _admit(self) -> None:
-        """Open documents and submit their page tasks while the window has room."""
+        """Read documents into the object store and have them opened while the window has room."""
         while self.files and (not self.docs or (len(self.docs) < DOCS_PER_CPU * self.cpus
                                                 and self.bytes_in_flight < MAX_BYTES_IN_FLIGHT)):
             path = self.files.popleft()
-            job = self._open(path)
-            if job is None:
+            t0 = time.perf_counter()
+            problem = file_problem(path)  # e.g. replaced by a pipe since it was listed: never read it
+            try:
+                if problem:
+                    raise DocumentError(problem)
+                data = path.read_bytes()
+            except DocumentError as exc:
+                self._emit_failed(path, str(exc), None, t0)
                 continue
+            except OSError as exc:
+                self._emit_failed(path, f"{path}: cannot be read ({exc.strerror or exc})", None, t0)
+                continue
+            job = DocumentJob(path, hashlib.sha256(data).hexdigest(), started=t0, data=ray.put(data), size=len(data))
+            self.bytes_in_flight += len(data)
             self.docs.append(job)
-            for r in job.plan(self.pages_per_task):
-                self._submit(r)
+            # Opened on the cluster (in a child process there): a file that crashes MuPDF costs itself only.
+            self.opening[open_document.options(max_retries=PREP_RETRIES).remote(job.data, str(path), self.options)] = job
 
-    def _open(self, path: Path) -> DocumentJob | None:
-        """The document's job, or None after emitting its error (as the local engine words it)."""
-        t0 = time.perf_counter()
+    def _opened(self, ref: Any) -> None:
+        job = self.opening.pop(ref)
         try:
-            opened = open_for_analysis(path, self.options)  # in a child process: a crash costs this file only
-            data = path.read_bytes()
-        except DocumentError as exc:
-            self._emit_failed(path, str(exc), _sha_if_readable(path), t0)
-            return None
-        except OSError as exc:
-            self._emit_failed(path, f"{path}: cannot be read ({exc.strerror or exc})", None, t0)
-            return None
-        n_pages = opened.pages
-        last = min(n_pages, self.options.max_pages) if self.options.max_pages else n_pages
-        job = DocumentJob(path, hashlib.sha256(data).hexdigest(), n_pages, last, opened.notices, started=t0,
-                          data=ray.put(data), size=len(data))
-        self.bytes_in_flight += len(data)
-        return job
+            opened = ray.get(ref)
+        except RayError as exc:
+            opened = f"{job.path}: the worker opening it died {PREP_RETRIES + 1} times ({_why(exc)}); skipped"
+        if isinstance(opened, str):  # it cannot be analysed; its hash lets --resume know it is done
+            self.docs.remove(job)
+            self._release(job)
+            self._emit_failed(job.path, opened, job.sha256, job.started)
+            return
+        last = min(opened.pages, self.options.max_pages) if self.options.max_pages else opened.pages
+        for r in job.plan(opened.pages, last, opened.notices, self.pages_per_task):
+            self._submit(r)
+
+    def _release(self, job: DocumentJob) -> None:
+        self.bytes_in_flight -= job.size
+        job.data = None
 
     def _emit_failed(self, path: Path, message: str, sha: str | None, t0: float) -> None:
         self.emit(plan.failed_document(path, message, self.info, self.device, sha, t0).to_json())
@@ -250,22 +264,11 @@ class _Run:
         still = []
         for job in self.docs:
             if job.done:
-                self.bytes_in_flight -= job.size
-                job.data = None
+                self._release(job)
                 self.emit(job.result(self.info, self.threshold, self.device).to_json())
             else:
                 still.append(job)
         self.docs = still
-
-
-def _sha_if_readable(path: Path) -> str | None:
-    """The hash of a file that could be read but not analysed, so that --resume knows it is done."""
-    if file_problem(path) is not None:
-        return None
-    try:
-        return file_sha256(path)
-    except OSError:
-        return None
 
 
 def _why(exc: BaseException) -> str:

@@ -74,21 +74,24 @@ class PageRange:
 class DocumentJob:
     path: Path
     sha256: str
-    pages: int  # in the document
-    last: int  # pages analysed (--max-pages)
+    opened: bool = False  # its page count is known and its ranges are planned
+    pages: int = 0  # in the document
+    last: int = 0  # pages analysed (--max-pages)
     notices: tuple[str, ...] = ()  # from opening it (a PDF that was repaired, a damaged page tree)
     ranges: list[PageRange] = field(default_factory=list)
     started: float = field(default_factory=time.perf_counter)
     data: Any = None  # the file's bytes in the object store, while pages are still to prepare
     size: int = 0  # of the file, in bytes
 
-    def plan(self, per_task: int = PAGES_PER_TASK) -> list[PageRange]:
-        self.ranges = [PageRange(self, a, b) for a, b in split_pages(self.last, per_task)]
+    def plan(self, pages: int, last: int, notices: tuple[str, ...], per_task: int = PAGES_PER_TASK) -> list[PageRange]:
+        """The ranges of an opened document with ``pages`` pages, ``last`` of them to analyse."""
+        self.opened, self.pages, self.last, self.notices = True, pages, last, notices
+        self.ranges = [PageRange(self, a, b) for a, b in split_pages(last, per_task)]
         return self.ranges
 
     @property
     def done(self) -> bool:
-        return all(r.done for r in self.ranges)
+        return self.opened and all(r.done for r in self.ranges)
 
     def result(self, info: ModelInfo, threshold: float, device: str) -> DocumentResult:
         """The document's result, once every range is done; ``device`` when no row was classified."""

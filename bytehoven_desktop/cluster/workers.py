@@ -1,4 +1,4 @@
-"""What runs on the cluster's workers: page preparation as CPU tasks, inference in actors.
+"""What runs on the cluster's workers: opening and page preparation as CPU tasks, inference in actors.
 
 Files and the model travel as bytes through Ray's object store, so workers on other machines
 need no shared file system, only Bytehoven installed. A page task renders its pages in a child
@@ -11,15 +11,41 @@ from __future__ import annotations
 
 import os
 import tempfile
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 import ray
 
 from ..classifier import Classifier
-from ..pipeline import AnalysisOptions, PreparedPage, prepare_range
+from ..document import DocumentError
+from ..pipeline import AnalysisOptions, PreparedPage, open_for_analysis, prepare_range
+from ..probe import Opened
+
+
+@contextmanager
+def _local_copy(data: bytes, name: str) -> Iterator[str]:
+    """The document as a file on this worker, with its name's suffix (images are told by it)."""
+    fd, tmp = tempfile.mkstemp(prefix="bytehoven-", suffix=Path(name).suffix)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        yield tmp
+    finally:
+        os.unlink(tmp)
+
+
+@ray.remote
+def open_document(data: bytes, name: str, options: AnalysisOptions) -> Opened | str:
+    """Page count and notices of the document ``data`` (named ``name``), opened as the local engine
+    opens it; or why it cannot be opened, naming ``name``."""
+    with _local_copy(data, name) as tmp:
+        try:
+            return open_for_analysis(Path(tmp), options)
+        except DocumentError as exc:
+            return str(exc).replace(tmp, name)
 
 
 @ray.remote(num_returns=2)
@@ -27,19 +53,14 @@ def prepare_pages(data: bytes, name: str, start: int, stop: int, height: int, wi
                   options: AnalysisOptions) -> tuple[list[PreparedPage], np.ndarray]:
     """Pages [start, stop) of the document ``data`` (named ``name``): the pages without their rows,
     and all their rows (N x height x width uint8) in page order."""
-    fd, tmp = tempfile.mkstemp(prefix="bytehoven-", suffix=Path(name).suffix)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        pages, rows = [], []
+    pages, rows = [], []
+    with _local_copy(data, name) as tmp:
         for page in prepare_range(tmp, start, stop, height, width, options):
             if page.rows is not None and len(page.rows):
                 rows.append(page.rows)
             # A message that names the worker's copy names the user's file instead.
             pages.append(replace(page, rows=None, error=page.error and page.error.replace(tmp, name),
                                  notes=[n.replace(tmp, name) for n in page.notes]))
-    finally:
-        os.unlink(tmp)
     return pages, (np.concatenate(rows) if rows else np.zeros((0, height, width), np.uint8))
 
 
