@@ -140,3 +140,27 @@ def test_which_rows_are_transposed_is_known_without_rendering() -> None:
         {"kind": "scan", "source": "scans/a.pdf", "variant": "2"}]
     flags = transposed_rows(meta)
     assert flags.tolist() == [t is not None for t in later] + [False]
+
+
+def test_training_can_leave_an_engraver_out(tmp_path: Path) -> None:
+    from bytehoven_desktop.training.train import train
+
+    h, w = 32, 160
+    n = 36
+    rows = np.full((n, round(h * 1.5), round(w * 1.5)), 255, np.uint8)
+    meta = [{"index": i, "composer": ["bach", "chopin"][i % 2], "split": "train" if i < 30 else "dev",
+             "kind": "symbolic", "variant": 0, "group": "g", "work_id": "w", "source": f"s{i}", "page": 1,
+             "engraver": ["verovio", "lilypond", "musescore"][i % 3], "scan_look": 0} for i in range(n)]
+    data = tmp_path / "data"
+    data.mkdir()
+    np.save(data / "rows.npy", rows)
+    with (data / "rows.csv").open("w", newline="") as fh:
+        wr = csv.DictWriter(fh, fieldnames=list(meta[0]))
+        wr.writeheader()
+        wr.writerows(meta)
+    (data / "dataset.json").write_text(json.dumps({"height": h, "width": w}))
+    run = tmp_path / "run"
+    train(data, run, samples=8, batch=8, threads=1, leave_out=("musescore",))
+    log = (run / "train.log").read_text()
+    assert "start: 20 train rows, 4 dev rows" in log  # 30 train and 6 dev rows, a third of each MuseScore
+    assert json.loads((run / "config.json").read_text())["leave_out_engravers"] == ["musescore"]

@@ -43,6 +43,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="start a new run from this checkpoint's weights (a later training stage)")
     t.add_argument("--no-transposed", action="store_true",
                    help="leave out rows of transposed engravings (to measure what transposition adds)")
+    t.add_argument("--leave-out-engraver", action="append", default=[], metavar="NAME",
+                   help="train (and select on dev) without the rows of this engraver, e.g. musescore "
+                        "(to measure how far the model carries to an engraver it never saw); repeatable")
     t.add_argument("--warmup", type=int, default=500, help="steps of linear learning-rate warm-up")
     t.add_argument("--stop-after", type=float, default=None, metavar="MINUTES",
                    help="checkpoint and stop after this long (continue later with the same command)")
@@ -73,7 +76,7 @@ def _parser() -> argparse.ArgumentParser:
     v.add_argument("--engravers", default="verovio,lilypond,musescore",
                    help="engravers of the test scores, comma-separated (default: all three)")
     v.add_argument("--limit", type=int, default=None, metavar="N",
-                   help="at most N sources per composer and kind (a quick look)")
+                   help="a quick look: at most N held-out sources per composer and kind")
     return p
 
 
@@ -93,7 +96,7 @@ def main(argv: Sequence[str]) -> int:
 
         train(args.data, args.run, args.samples, args.batch, args.lr, args.threads,
               include_scans=not args.no_scans, stop_after_minutes=args.stop_after, init=args.init,
-              warmup=args.warmup, transposed=not args.no_transposed)
+              warmup=args.warmup, transposed=not args.no_transposed, leave_out=tuple(args.leave_out_engraver))
         return 0
     if args.command == "export":
         from .corpus import manifest_sha256

@@ -98,6 +98,12 @@ def _limited(sources: list[Source], limit: int) -> list[Source]:
     return [s for s in sources if id(s) in keep]
 
 
+def limit_tasks(tasks: list[Task], limit: int) -> list[Task]:
+    """The tasks of at most ``limit`` sources per composer and kind (the choice ``plan`` makes)."""
+    keep = {s.rel for s in _limited(list({t.source.rel: t.source for t in tasks}.values()), limit)}
+    return [t for t in tasks if t.source.rel in keep]
+
+
 def plan(corpus: Path, seed: int = 0, engravers: Sequence[str] = ("verovio",), scan_look: float = 0.0,
          limit: int | None = None) -> tuple[list[Task], dict[str, str]]:
     """The tasks of a build: every symbolic source once per engraver in ``engravers`` (verovio in more

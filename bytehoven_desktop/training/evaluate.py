@@ -25,7 +25,7 @@ import numpy as np
 
 from ..classifier import Classifier, softmax
 from .calibration import ece, pooled_groups
-from .dataset import ENGRAVER_KINDS, PDF_ENGRAVERS, Task, engrave_tasks, plan, run_task
+from .dataset import ENGRAVER_KINDS, PDF_ENGRAVERS, Task, engrave_tasks, limit_tasks, plan, run_task
 
 SINK_TARGET = 0.15  # the bar: no wrong composer wins more than this share of another's scan rows
 
@@ -177,8 +177,10 @@ def evaluate(corpus: Path, model: Path | None, data: Path | None, work: Path, ou
     clf = Classifier(model, device="cpu", threads=threads, batch_size=64)
     labels = list(clf.labels)
     h, w = clf.input_size
-    tasks, _ = plan(corpus, engravers=engravers, limit=limit)
+    tasks, _ = plan(corpus, engravers=engravers)
     held = [t for t in tasks if t.split == split or (t.source.kind == "scan" and t.split in ("dev", "test"))]
+    if limit is not None:  # a quick look: at most `limit` held-out sources per composer and kind
+        held = limit_tasks(held, limit)
     held, failures = engrave_tasks(held, work / "engraved", jobs)
     rows_by_task = _extract(held, work, h, w, jobs)
     out.mkdir(parents=True, exist_ok=True)

@@ -15,6 +15,7 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 import torch
@@ -84,13 +85,15 @@ def evaluate_rows(net: ResNet50, data: RowData, idx: np.ndarray, labels: list[st
 def train(data_dir: Path, run: Path, samples: int, batch: int = 32, lr: float = 1e-3, threads: int = 2,
           checkpoint_minutes: float = 10.0, dev_rows: int = 3000, include_scans: bool = True,
           seed: int = 0, stop_after_minutes: float | None = None, init: Path | None = None,
-          warmup: int = 500, transposed: bool = True) -> Path:
+          warmup: int = 500, transposed: bool = True, leave_out: Sequence[str] = ()) -> Path:
     """Train (or continue) a run; ``init`` starts a new run from another run's weights.
 
     A second stage with its own learning-rate schedule is how a model grows in chunks: the
     first run's cosine has already decayed, and stretching its schedule afterwards would jump
     the learning rate in the middle of a run. ``transposed=False`` leaves out the rows of
-    transposed engravings (the transposition ablation).
+    transposed engravings (the transposition ablation); ``leave_out`` the rows of these engravers
+    (``rows.csv`` column ``engraver``), from training and from dev, to measure how far a model carries
+    to an engraver it never saw.
     """
     run.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(threads)
@@ -108,7 +111,10 @@ def train(data_dir: Path, run: Path, samples: int, batch: int = 32, lr: float = 
     train_idx = np.array([i for i, m in enumerate(data.meta) if m["split"] == "train" and m["kind"] in kinds])
     if not transposed:
         train_idx = train_idx[~transposed_rows(data.meta)[train_idx]]
-    dev_all = np.array([i for i, m in enumerate(data.meta) if m["split"] == "dev" and m["kind"] != "scan"])
+    if leave_out:
+        train_idx = np.array([i for i in train_idx if data.meta[i].get("engraver") not in leave_out], np.int64)
+    dev_all = np.array([i for i, m in enumerate(data.meta) if m["split"] == "dev" and m["kind"] != "scan"
+                        and m.get("engraver") not in leave_out], np.int64)
     rng_dev = np.random.default_rng(1234)
     dev_idx = np.sort(rng_dev.choice(dev_all, min(dev_rows, len(dev_all)), replace=False)) if len(dev_all) else dev_all
     y_all = np.array([labels.index(m["composer"]) for m in data.meta])
@@ -152,7 +158,7 @@ def train(data_dir: Path, run: Path, samples: int, batch: int = 32, lr: float = 
         "data": str(data_dir), "samples": samples, "batch": batch, "lr": lr, "labels": labels,
         "height": data.height, "width": data.width, "mean": MEAN, "std": STD, "seed": seed,
         "include_scans": include_scans, "init": str(init) if init else None, "warmup": warmup,
-        "transposed": transposed}, indent=1))
+        "transposed": transposed, "leave_out_engravers": list(leave_out)}, indent=1))
 
     def save(path: Path) -> None:
         tmp = path.with_suffix(".tmp")
