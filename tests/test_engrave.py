@@ -83,6 +83,17 @@ def test_clean_musicxml_drops_names_layout_and_breaks() -> None:
         clean_musicxml("<score-partwise><part-list>")
 
 
+def test_credit_pattern_catches_names_and_dedications_not_directions() -> None:
+    from bytehoven_desktop.training.engrave.names import CREDIT_TEXT_RE
+
+    for text in ("W. A. Mozart", "Für Maria Anna Edle v. Gennzinger", "SONATE in Es 1. Satz", "Op. 10",
+                 "Dedicated to Clara", "Copyright Musicalion.com"):
+        assert CREDIT_TEXT_RE.search(text), text
+    for text in ("Allegretto", "Tempo di Mazurka", "L.H.", "cresc.", "dolce espress.", "Menuett TRIO",
+                 "Furioso", "dolcissimo"):
+        assert not CREDIT_TEXT_RE.search(text), text
+
+
 def test_layouts_are_seeded_per_score_and_engraver() -> None:
     a = random_layout(source_rng(0, "lilypond", "x"))
     assert a == random_layout(source_rng(0, "lilypond", "x"))

@@ -20,6 +20,8 @@ CREDIT_TEXT_RE = re.compile(
     r"(?:" + _COMPOSER_NAMES + r")"
     r"|copyright|\u00a9|musicalion|mutopia|www\.|https?:|\.com\b|\.org\b"
     r"|hoboken|\bhob\.|\bbwv\b|\bkv\s*\d|\bk\.\s*\d|\bop(?:us)?\.?\s*\d|\bd\.\s*\d{2,}|\bl\.\s*\d{2,}"
-    r"|sonat[ea]\b|sonate in|composed|arranged|\barr\.|transcri",
+    r"|sonat[ea]\b|sonate in|composed|arranged|\barr\.|transcri"
+    # Dedications ("Für Maria Anna Edle v. Gennzinger" heads an ASAP Haydn sonata): they name the work.
+    r"|\bf(?:ü|ue)r\s|\bdedicat|\bgewidmet|\bd[ée]di[ée]",
     re.IGNORECASE,
 )
