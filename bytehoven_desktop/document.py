@@ -323,9 +323,11 @@ def _clear_warnings() -> None:
 def _damaged(index: int, what: str) -> str:
     """A damaged page's error: "page N is damaged: " and what was lost."""
     what = re.sub(r"\(code=\d+: ", "(", what)  # PyMuPDF's exceptions start with MuPDF's error code
-    if "non-page object in page tree" in what:
+    if what.startswith("it cannot"):
+        pass
+    elif "non-page object in page tree" in what:
         what = f"the file no longer holds it (MuPDF: {what})"
-    elif not what.startswith("it cannot"):
+    else:
         what = f"part of it cannot be read (MuPDF: {what})"
     return f"page {index + 1}{DAMAGED}{what}"
 
