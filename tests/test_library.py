@@ -121,6 +121,10 @@ def test_view_queries_filter_search_and_sort(tmp_path: Path) -> None:
         lib.store(dict(fake_doc(6, folder="/c"), path="/c/Piece 0.pdf"), analysed_at=5.0)
         ids = lib.query_ids(Query(sort="name", descending=False))
         assert [d["path"] for d in lib.results(ids[:3])] == ["/c/Piece 0.pdf", "/a/piece 1.pdf", "/a/sub/piece 2.pdf"]
+        # The view reads blocks by offset: together they are the whole list, in order.
+        for q in (Query(), Query(sort="confidence", descending=False), Query(min_confidence=0.4, sort="name")):
+            assert [e.id for e in lib.page(q, 0, 2) + lib.page(q, 2, 2) + lib.page(q, 4, 10)] == lib.query_ids(q)
+            assert lib.count(q) == len(lib.query_ids(q))
         with pytest.raises(ValueError):
             lib.query_ids(Query(sort="result; DROP TABLE analyses"))
 
