@@ -21,6 +21,7 @@ bench:
 	tools/setup.sh test
 	$(PY) bench/bench_detection.py
 	$(PY) bench/bench_speed.py
+	$(PY) bench/bench_library.py
 
 dist:  # packaging/README.md: the bundle and the .deb in dist/ (MODEL=FILE, VARIANT=gpu)
 	$(MAKE) -C packaging dist $(if $(MODEL),MODEL=$(abspath $(MODEL)))
