@@ -266,8 +266,10 @@ class Library:
             return self._connect(str(self.path))
         except _TooNew as exc:  # a valid library of a later version: left as it is
             return self._fallback(str(exc))
-        except sqlite3.DatabaseError as exc:
+        except sqlite3.Error as exc:
             why = str(exc)
+            if not self._damaged(exc):  # locked for too long, a full disk: the file itself is fine
+                return self._fallback(f"it could not be opened ({why})")
         try:
             aside = self._move_aside()
         except OSError as exc:
@@ -280,6 +282,17 @@ class Library:
         self.notice = (f"The results library {self.path} could not be read ({why}). It was moved aside to "
                        f"{aside} and a new, empty library was started.")
         return db
+
+    def _damaged(self, exc: sqlite3.Error) -> bool:
+        """Is the file itself the trouble (damaged, not a library, unreadable)? A library locked
+        by another program for longer than the busy timeout must not be moved aside."""
+        name = getattr(exc, "sqlite_errorname", "")  # Python 3.11+
+        if name.startswith(("SQLITE_CORRUPT", "SQLITE_NOTADB")):
+            return True
+        text = str(exc).lower()
+        if any(k in text for k in ("malformed", "not a database", "not a bytehoven library", "encrypted")):
+            return True
+        return self.path.exists() and not os.access(self.path, os.R_OK | os.W_OK)
 
     def _fallback(self, why: str) -> sqlite3.Connection:
         self.notice = (f"The results library {self.path} cannot be used: {why}. Results are kept in memory "

@@ -165,6 +165,20 @@ def test_an_unusable_place_still_gives_a_library_in_memory(tmp_path: Path) -> No
         assert lib.store(fake_doc(1)) and lib.count() == 1
 
 
+def test_a_library_locked_too_long_is_not_taken_for_damaged(tmp_path: Path) -> None:
+    path = tmp_path / "lib.sqlite3"
+    holder = sqlite3.connect(path, isolation_level=None)  # another program, starting a library
+    holder.execute("CREATE TABLE x (y)")
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        with Library(path, busy_timeout_ms=200) as lib:
+            assert lib.in_memory and "locked" in lib.notice and "moved aside" not in lib.notice
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert [p.name for p in tmp_path.iterdir() if "damaged" in p.name] == []
+
+
 def test_a_newer_schema_is_left_alone(tmp_path: Path) -> None:
     path = tmp_path / "lib.sqlite3"
     with Library(path) as lib:
