@@ -16,6 +16,7 @@ import os
 import re
 import subprocess
 import sys
+import threading
 import xml.etree.ElementTree as ET
 import zipfile
 from dataclasses import dataclass
@@ -108,7 +109,7 @@ def humdrum_musicxml(path: Path, cache_dir: Path | None = None, timeout: float =
             return cached.read_text(encoding="utf-8")
         if err.is_file():
             raise MusicXMLError(err.read_text(encoding="utf-8").strip())
-    out = Path(cache_dir or Path(os.environ.get("TMPDIR", "/tmp"))) / f".{output_name(path)}.{os.getpid()}.musicxml"
+    out = Path(cache_dir or Path(os.environ.get("TMPDIR", "/tmp"))) / f".{output_name(path)}.{os.getpid()}-{threading.get_ident()}.musicxml"
     try:
         r = subprocess.run([sys.executable, "-m", __name__, str(path), str(out)], capture_output=True, text=True,
                            errors="replace", timeout=timeout)
