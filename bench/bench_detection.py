@@ -21,8 +21,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -83,7 +81,7 @@ def prf(tp: int, fp: int, fn: int) -> str:
 
 
 # ----------------------------------------------------------------------------- engravings
-def verovio_pdfs(corpus: Path, n: int, rng: np.random.Generator, out: Path) -> list[tuple[str, Path]]:
+def verovio_pdfs(corpus: Path, n: int, rng: np.random.Generator, out: Path, pages: int) -> list[tuple[str, Path]]:
     from bytehoven_desktop.training.corpus import read_sources
     from bytehoven_desktop.training.engrave.verovio import random_style, render_pdf
 
@@ -96,7 +94,7 @@ def verovio_pdfs(corpus: Path, n: int, rng: np.random.Generator, out: Path) -> l
         style = random_style(rng)
         pdf = out / f"verovio-{len(pdfs)}.pdf"
         try:
-            render_pdf(src.path, pdf, style)
+            render_pdf(src.path, pdf, style, max_pages=pages)
         except Exception as exc:  # a score verovio cannot engrave is not a detector error
             print(f"  verovio skipped {src.rel}: {exc}")
             continue
@@ -144,23 +142,19 @@ def _image_pdf(gray: np.ndarray, size_pt: tuple[float, float], path: Path) -> No
     doc.close()
 
 
-def engraved(pdfs: list[tuple[str, Path]], label: str, pages: int, rng: np.random.Generator,
-             totals: dict[str, np.ndarray], tmp: Path, distortions: bool) -> None:
-    t_prep, n_pages, misses = 0.0, 0, []
-    for name, pdf in pdfs:
-        with pymupdf.open(pdf) as doc, Document(pdf) as app_doc:
+def build_cases(pdfs: list[tuple[str, Path]], label: str, pages: int, rng: np.random.Generator, out: Path,
+                distortions: bool) -> list[dict]:
+    """Pages to detect on: each clean page, and (``distortions``) one image page per distortion of it,
+    with their true boxes in PDF points. Written under ``out`` (reused by a later run with --cache)."""
+    cases = []
+    for n, (name, pdf) in enumerate(pdfs):
+        with pymupdf.open(pdf) as doc:
             for i in range(min(pages, doc.page_count)):
                 truth = [s.box for s in pdf_truth.page_systems(doc[i])]
                 if not truth:
                     continue
-                t = time.perf_counter()
-                page, _ = prepare_page(app_doc, i, 40, 256)
-                t_prep += time.perf_counter() - t
-                n_pages += 1
-                r = match(page.boxes, truth)
-                totals[f"{label} clean"] += r
-                if r[1] or r[2]:
-                    misses.append(f"{name} p{i + 1}: fp {r[1]} fn {r[2]}")
+                cases.append({"label": f"{label} clean", "name": f"{name} p{i + 1}", "pdf": str(pdf), "page": i,
+                              "truth": truth})
                 if not distortions:
                     continue
                 gray = _gray(doc[i], SCAN_DPI)
@@ -168,21 +162,39 @@ def engraved(pdfs: list[tuple[str, Path]], label: str, pages: int, rng: np.rando
                 truth_px = [tuple(v * k for v in b) for b in truth]
                 for kind in DISTORTIONS:
                     img, warp = distort(gray, kind, rng, SCAN_DPI)
-                    t_boxes = [tuple(v / k for v in b) for b in warp.boxes(truth_px)]
-                    scan = tmp / "scan.pdf"
+                    scan = out / f"{label}-{n}-{i}-{kind}.pdf"
                     _image_pdf(img, (doc[i].rect.width, doc[i].rect.height), scan)
-                    with Document(scan) as sd:
-                        sp, _ = prepare_page(sd, 0, 40, 256)
-                    r = match(sp.boxes, t_boxes)
-                    totals[f"{label} {kind}"] += r
-                    totals["all distorted"] += r
-                    if r[1] or r[2]:
-                        misses.append(f"{name} p{i + 1} {kind}: fp {r[1]} fn {r[2]}")
-    print(f"{label}: {len(pdfs)} PDFs, {n_pages} pages; page preparation {1000 * t_prep / max(1, n_pages):.1f} ms/page")
-    for w in misses[:12]:
-        print("    miss:", w)
-    if len(misses) > 12:
-        print(f"    … {len(misses) - 12} more pages with a miss")
+                    cases.append({"label": f"{label} {kind}", "name": f"{name} p{i + 1} {kind}", "pdf": str(scan),
+                                  "page": 0, "truth": [tuple(v / k for v in b) for b in warp.boxes(truth_px)],
+                                  "source": [str(pdf), i], "warp": [warp.width, warp.height, warp.angle_deg,
+                                                                     warp.curl_px]})
+    return cases
+
+
+def run_cases(cases: list[dict], totals: dict[str, np.ndarray]) -> None:
+    times: dict[str, list[float]] = defaultdict(list)
+    misses: dict[str, list[str]] = defaultdict(list)
+    for c in cases:
+        with Document(c["pdf"]) as doc:
+            t = time.process_time()
+            page, _ = prepare_page(doc, c["page"], 40, 256)
+            times[c["label"]].append(time.process_time() - t)
+        r = match(page.boxes, [tuple(b) for b in c["truth"]])
+        totals[c["label"]] += r
+        if not c["label"].endswith(" clean"):
+            totals["all distorted"] += r
+        if r[1] or r[2]:
+            misses[c["label"].split()[0]].append(f"{c['name']}: fp {r[1]} fn {r[2]}")
+    for eng in sorted({lab.split()[0] for lab in times}):
+        clean = times.get(f"{eng} clean", [])
+        scan = [t for lab, ts in times.items() if lab.split()[0] == eng and not lab.endswith(" clean") for t in ts]
+        print(f"{eng}: {len(clean)} pages; page preparation (render + detect + cut rows, CPU time) "
+              f"{1000 * np.mean(clean or [0]):.1f} ms per vector page, {1000 * np.mean(scan or [0]):.1f} ms per "
+              f"{SCAN_DPI:.0f} dpi scan page")
+        for w in misses[eng][:10]:
+            print("    miss:", w)
+        if len(misses[eng]) > 10:
+            print(f"    … {len(misses[eng]) - 10} more pages with a miss")
 
 
 def scans(corpus: Path) -> None:
@@ -233,6 +245,8 @@ def main() -> None:
     ap.add_argument("--engravers", default="verovio,lilypond,musescore")
     ap.add_argument("--no-distortions", action="store_true")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--cache", type=Path, default=None,
+                    help="keep the engraved and distorted pages here and reuse them on the next run")
     args = ap.parse_args()
     text_pages()
     if not (args.corpus / "manifest.csv").exists():
@@ -241,16 +255,25 @@ def main() -> None:
     scans(args.corpus)
     totals: dict[str, np.ndarray] = defaultdict(lambda: np.zeros(3, int))
     with tempfile.TemporaryDirectory() as tmp_s:
-        tmp = Path(tmp_s)
-        for eng in args.engravers.split(","):
-            rng = np.random.default_rng([args.seed, len(eng)])
-            if eng == "verovio":
-                pdfs = verovio_pdfs(args.corpus, args.scores, rng, tmp)
-            elif eng == "lilypond-corpus":
-                pdfs = corpus_lilypond_pdfs(args.corpus, args.scores, rng)
-            else:
-                pdfs = engraver_pdfs(eng, args.corpus, args.scores, rng, tmp)
-            engraved(pdfs, eng, args.pages, rng, totals, tmp, not args.no_distortions)
+        cache = args.cache or Path(tmp_s)
+        index = cache / "cases.json"
+        if args.cache and index.exists():
+            cases = json.loads(index.read_text())
+            print(f"pages from {index}")
+        else:
+            cache.mkdir(parents=True, exist_ok=True)
+            cases = []
+            for eng in filter(None, args.engravers.split(",")):
+                rng = np.random.default_rng([args.seed, len(eng)])
+                if eng == "verovio":
+                    pdfs = verovio_pdfs(args.corpus, args.scores, rng, cache, args.pages)
+                elif eng == "lilypond-corpus":
+                    pdfs = corpus_lilypond_pdfs(args.corpus, args.scores, rng)
+                else:
+                    pdfs = engraver_pdfs(eng, args.corpus, args.scores, rng, cache)
+                cases += build_cases(pdfs, eng, args.pages, rng, cache, not args.no_distortions)
+            index.write_text(json.dumps(cases))
+        run_cases(cases, totals)
     print("\nper engraver and distortion (row covers >= 85 % of the true box, at most 3x its area):")
     for key in sorted(totals, key=lambda k: (k == "all distorted", k)):
         print(f"  {key:24s} {prf(*totals[key])}")

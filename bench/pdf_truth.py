@@ -84,10 +84,11 @@ def _merge_collinear(hor: np.ndarray, tol_y: float = 0.4, gap: float = 2.0) -> l
     k = 0
     while k < len(rows):
         j = k
-        while j + 1 < len(rows) and rows[j + 1][1] - rows[j][1] <= tol_y:
+        while j + 1 < len(rows) and rows[j + 1][1] - rows[k][1] <= tol_y:
             j += 1
         band = sorted(rows[k: j + 1], key=lambda r: r[0])  # strokes at (nearly) one height
-        y = float(np.median([r[1] for r in band]))
+        lengths = np.array([r[2] - r[0] for r in band]) + 1e-6
+        y = float(np.average([r[1] for r in band], weights=lengths))  # the long strokes decide
         cur = [band[0][0], band[0][2]]
         for x0, _, x1, _, _ in band[1:]:
             if x0 <= cur[1] + gap:

@@ -683,16 +683,17 @@ def render_pages(
         yield RenderedPage(page=int(p), gray=gray, systems=boxes, staves_per_system=staves)
 
 
-def render_pdf(path: Path, out_pdf: Path, style: RenderStyle = RenderStyle()) -> int:
-    """Write all pages of a score as a vector PDF (physical page size = verovio page size in mm).
+def render_pdf(path: Path, out_pdf: Path, style: RenderStyle = RenderStyle(), max_pages: int | None = None) -> int:
+    """Write the pages of a score (the first ``max_pages``; None: all) as a vector PDF (physical page
+    size = verovio page size in mm).
 
-    Returns the page count.
+    Returns the number of pages written.
     """
     import cairosvg
     import pymupdf
 
     tk = load_toolkit(Path(path), style)
-    n = tk.getPageCount()
+    n = tk.getPageCount() if max_pages is None else min(max_pages, tk.getPageCount())
     out = pymupdf.open()
     try:
         for p in range(1, n + 1):
