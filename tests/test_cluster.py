@@ -150,11 +150,12 @@ def _ray_processes(prefix: str) -> list[int]:
 
 
 @needs_ray
-def test_killed_workers_lose_and_repeat_nothing(ray_session: Any, tmp_path: Path, tiny_model: Path) -> None:
+def test_killed_workers_lose_and_repeat_nothing(ray_session: Any, tmp_path: Path, tiny_model: Path,
+                                                capsys: pytest.CaptureFixture) -> None:
     folder = tmp_path / "many"
     folder.mkdir()
-    for i in range(8):
-        make_score_pdf(folder / f"s{i}.pdf", pages=4, systems_per_page=3, seed=10 + i)
+    for i in range(6):
+        make_score_pdf(folder / f"s{i}.pdf", pages=3, systems_per_page=3, seed=10 + i)
     local = tmp_path / "local.jsonl"
     assert run_cli(folder, tiny_model, local) == 0
     killed: dict[str, int] = {}
@@ -180,12 +181,15 @@ def test_killed_workers_lose_and_repeat_nothing(ray_session: Any, tmp_path: Path
         stop.set()
         watcher.join(5)
     assert set(killed) == {"ray::prepare_pages", "ray::InferenceActor"}
+    out_text, err = capsys.readouterr()
+    assert out_text == ""  # what Ray says of the dead workers goes to stderr, never among JSON Lines
+    assert "inference worker died" in err and "Traceback" not in err
     rows = list(csv.DictReader(out.open()))
-    assert sorted(Path(r["path"]).name for r in rows) == [f"s{i}.pdf" for i in range(8)]  # each exactly once
+    assert sorted(Path(r["path"]).name for r in rows) == [f"s{i}.pdf" for i in range(6)]  # each exactly once
     expected = by_name(read_jsonl(local))
     for r in rows:
         want = expected[Path(r["path"]).name]
-        assert r["error"] == "" and int(r["rows"]) == want["rows"] == 12 and int(r["pages"]) == 4
+        assert r["error"] == "" and int(r["rows"]) == want["rows"] == 9 and int(r["pages"]) == 3
         assert r["composer"] == (want["composer"] or "")
         assert all(float(r[f"p_{c}"]) == pytest.approx(p, abs=1e-4) for c, p in want["composers"].items())
 
@@ -194,8 +198,8 @@ def test_killed_workers_lose_and_repeat_nothing(ray_session: Any, tmp_path: Path
 def test_driver_killed_then_resume(ray_session: Any, tmp_path: Path, tiny_model: Path) -> None:
     folder = tmp_path / "batch"
     folder.mkdir()
-    for i in range(10):
-        make_score_pdf(folder / f"d{i:02d}.pdf", pages=3, systems_per_page=3, seed=30 + i)
+    for i in range(8):
+        make_score_pdf(folder / f"d{i:02d}.pdf", pages=2, systems_per_page=3, seed=30 + i)
     out = tmp_path / "batch.jsonl"
     # A second driver, in its own process, joins the tests' cluster and is killed mid-run.
     cmd = [sys.executable, "-m", "bytehoven_desktop", "analyze", str(folder), "--model", str(tiny_model),
@@ -211,10 +215,10 @@ def test_driver_killed_then_resume(ray_session: Any, tmp_path: Path, tiny_model:
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     before = read_jsonl(out)
-    assert 2 <= len(before) < 10
+    assert 2 <= len(before) < 8  # at most 2 x 2 documents are in flight: the kill came mid-run
     assert run_cli(folder, tiny_model, out, "--resume", "--engine", "ray") == 0
     docs = read_jsonl(out)
     names = sorted(Path(d["path"]).name for d in docs)
-    assert names == [f"d{i:02d}.pdf" for i in range(10)]  # nothing lost, nothing repeated
+    assert names == [f"d{i:02d}.pdf" for i in range(8)]  # nothing lost, nothing repeated
     assert docs[: len(before)] == before  # what was written before the kill is kept as it was
-    assert all(d["error"] is None and d["pages"] == 3 and d["rows"] == 9 for d in docs)
+    assert all(d["error"] is None and d["pages"] == 2 and d["rows"] == 6 for d in docs)

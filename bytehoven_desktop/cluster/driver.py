@@ -39,7 +39,9 @@ RANGE_RETRIES = 2
 CPUS_PER_CPU_ACTOR = 4  # on CPUs, inference is about a quarter of the work (bench/bench_speed.py)
 CALLS_PER_ACTOR = 2  # batches queued at each actor, so that it never waits for the driver
 DOCS_PER_CPU = 2  # documents in flight per cluster CPU ...
-MAX_BYTES_IN_FLIGHT = 512 << 20  # ... and at most this much of their files in the object store
+# ... and at most this much of their files in the object store of the driver's node (its own copies):
+# enough to keep every CPU busy with scans of a few MB, little enough for a laptop driver.
+BYTES_IN_FLIGHT, BYTES_IN_FLIGHT_PER_CPU = 512 << 20, 4 << 20
 
 
 def run(files: Sequence[Path], *, model: Path | None, device: str, batch_size: int, threads: int | None,
@@ -104,6 +106,7 @@ class _Run:
         self.load = {a: 0 for a in self.actors}  # batches in flight per actor
         self.docs: list[DocumentJob] = []
         self.bytes_in_flight = 0
+        self.max_bytes = max(BYTES_IN_FLIGHT, BYTES_IN_FLIGHT_PER_CPU * self.cpus)
         self.opening: dict[Any, DocumentJob] = {}  # an opening task's result -> its document
         self.preparing: dict[Any, PageRange] = {}  # the pages object of a page task -> its range
         self.ready: deque[PageRange] = deque()  # prepared ranges whose rows wait for an actor
@@ -133,7 +136,7 @@ class _Run:
     def _admit(self) -> None:
         """Read documents into the object store and have them opened while the window has room."""
         while self.files and (not self.docs or (len(self.docs) < DOCS_PER_CPU * self.cpus
-                                                and self.bytes_in_flight < MAX_BYTES_IN_FLIGHT)):
+                                                and self.bytes_in_flight < self.max_bytes)):
             path = self.files.popleft()
             t0 = time.perf_counter()
             problem = file_problem(path)  # e.g. replaced by a pipe since it was listed: never read it
