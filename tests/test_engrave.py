@@ -94,6 +94,20 @@ def test_credit_pattern_catches_names_and_dedications_not_directions() -> None:
         assert not CREDIT_TEXT_RE.search(text), text
 
 
+def test_other_dynamics_become_what_musicxml2ly_can_parse() -> None:
+    def direction(text: str) -> str:
+        return (f"<direction><direction-type><dynamics><other-dynamics>{text}</other-dynamics></dynamics>"
+                "</direction-type></direction>")
+
+    score = TINY.replace("<backup>", direction("sempre&lt;sym&gt;dynamicPiano&lt;/sym&gt;&lt;sym&gt;dynamicPiano"
+                                               "&lt;/sym&gt;") + direction("&lt;sym&gt;dynamicSforzando&lt;/sym&gt;"
+                                               "&lt;sym&gt;dynamicPiano&lt;/sym&gt;") + direction("[") + "<backup>", 1)
+    text = clean_musicxml(score)
+    assert "<other-dynamics>sp</other-dynamics>" in text  # a dynamic LilyPond can name
+    assert ">sempre pp</words>" in text  # text with a dynamic in it becomes words
+    assert "[" not in text.split("<part-list>", 1)[1] and "sym" not in text
+
+
 def test_layouts_are_seeded_per_score_and_engraver() -> None:
     a = random_layout(source_rng(0, "lilypond", "x"))
     assert a == random_layout(source_rng(0, "lilypond", "x"))

@@ -6,7 +6,7 @@
 Draws a seeded random sample of the corpus's .mxl and .krn scores, engraves it with every engraver
 (``bytehoven_desktop.training.engrave``; resumable: a rerun reuses the PDFs in --out) and writes
 ``summary.json`` and ``summary.md`` there: per engraver and format, scores rendered, seconds per score
-(median and total) and the failures grouped by reason.
+(median and total, over this and earlier runs) and the failures grouped by reason.
 """
 
 from __future__ import annotations
@@ -44,6 +44,7 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--jobs", type=int, default=1)
     ap.add_argument("--engravers", default=",".join(ENGRAVERS))
+    ap.add_argument("--retry-failed", action="store_true", help="engrave the scores that failed before again")
     args = ap.parse_args(argv)
 
     rng = np.random.default_rng(args.seed)
@@ -58,13 +59,19 @@ def main(argv: list[str]) -> int:
         mod = engraver(name)
         t0 = time.perf_counter()
         kwargs = {"cache": cache} if name != "verovio" else {}
-        results = mod.engrave([s.path for s in sample], args.out / name, seed=args.seed, jobs=args.jobs, **kwargs)
+        results = mod.engrave([s.path for s in sample], args.out / name, seed=args.seed, jobs=args.jobs,
+                              retry_failed=args.retry_failed, **kwargs)
         wall = time.perf_counter() - t0
+        # Seconds per score are kept across runs (a rerun reuses PDFs and would otherwise time nothing).
+        timings_file = args.out / name / "timings.json"
+        timings = json.loads(timings_file.read_text()) if timings_file.exists() else {}
+        timings.update({str(r.source): r.seconds for r in results if not r.cached})
+        timings_file.write_text(json.dumps(timings, indent=1))
         entry: dict = {"version": mod.version(), "wall_seconds": round(wall, 1), "formats": {}}
         for suffix in (".mxl", ".krn"):
             rs = [r for s, r in zip(sample, results) if s.rel.lower().endswith(suffix)]
             ok = [r for r in rs if r.pdf is not None]
-            fresh = [r.seconds for r in ok if not r.cached]
+            fresh = [timings[str(r.source)] for r in ok if str(r.source) in timings]
             pages = []
             for r in ok:
                 import pymupdf

@@ -225,6 +225,39 @@ def _blank(el: ET.Element) -> None:
         el.remove(child)
 
 
+# MuseScore writes dynamics it has no MusicXML name for as <other-dynamics> with its own symbol markup
+# ("sempre<sym>dynamicPiano</sym><sym>dynamicPiano</sym>"), music21 writes Humdrum's editorial
+# brackets as "[" and "]". musicxml2ly turns each into a LilyPond identifier, which fails to parse
+# unless it is letters only. So the markup becomes letters and anything else becomes plain words.
+_SYM_LETTERS = {"Piano": "p", "Forte": "f", "Mezzo": "m", "Sforzando": "s", "Rinforzando": "r", "Z": "z",
+                "Niente": "n"}
+_SYM_RE = re.compile(r"<sym>dynamic(\w+)</sym>|<sym>[^<]*</sym>")
+_DYNAMIC_RE = re.compile(r"[pmfsrzn]+")  # what LilyPond can make a dynamic mark of
+
+
+def _plain_dynamic(text: str | None) -> str:
+    spaced = re.sub(r"(?<=[^\s>])<sym>dynamic", " <sym>dynamic", text or "", count=1)  # "sempre pp"
+    return _SYM_RE.sub(lambda m: _SYM_LETTERS.get(m.group(1) or "", ""), spaced).strip()
+
+
+def _fix_other_dynamics(direction_type: ET.Element, dyn: ET.Element) -> None:
+    words = []
+    for other in dyn.findall("other-dynamics"):
+        plain = _plain_dynamic(other.text)
+        if _DYNAMIC_RE.fullmatch(plain):
+            other.text = plain
+        else:
+            dyn.remove(other)
+            if re.search(r"\w", plain):
+                words.append(plain)
+    if not len(dyn):
+        direction_type.remove(dyn)
+    for w in words:
+        el = ET.SubElement(direction_type, "words")
+        el.text = w
+        el.set("font-style", "italic")
+
+
 def clean_musicxml(text: str, layout: PageLayout | None = None) -> str:
     """The score without anything that names it, without the encoder's layout and breaks, and (when
     ``layout`` is given) with that page layout as its ``<defaults>``. Raises MusicXMLError."""
@@ -257,8 +290,14 @@ def clean_musicxml(text: str, layout: PageLayout | None = None) -> str:
             for note in measure.findall("note"):
                 for lyric in note.findall("lyric"):
                     note.remove(lyric)
+                for dyn in note.iter("dynamics"):
+                    for other in dyn.findall("other-dynamics"):
+                        if not _DYNAMIC_RE.fullmatch(_plain_dynamic(other.text)):
+                            dyn.remove(other)
             for direction in measure.findall("direction"):
                 for dt in direction.findall("direction-type"):
+                    for dyn in dt.findall("dynamics"):
+                        _fix_other_dynamics(dt, dyn)
                     for words in dt.findall("words"):
                         if CREDIT_TEXT_RE.search("".join(words.itertext())):
                             dt.remove(words)
