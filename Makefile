@@ -22,6 +22,7 @@ bench:
 	$(PY) bench/bench_detection.py
 	$(PY) bench/bench_speed.py
 	$(PY) bench/bench_library.py
+	$(PY) bench/bench_cluster.py
 
 dist:  # packaging/README.md: the bundle and the .deb in dist/ (MODEL=FILE, VARIANT=gpu)
 	$(MAKE) -C packaging dist $(if $(MODEL),MODEL=$(abspath $(MODEL)))
