@@ -2,17 +2,18 @@
 
 The driver reads and hashes each document and puts its bytes in the object store; a task opens
 it there (its page count, what a report says of the file), then one page task per range of pages
-prepares it (CPU tasks, as many at once as the cluster has CPUs). Rows of finished ranges, from any documents, are fed to the inference actors in batches;
-when every range of a document is classified the driver builds its result and hands it to
-``emit``, which alone writes the results file. A bounded window of documents is in flight.
+prepares it (CPU tasks, as many at once as the cluster has CPUs). Rows of finished ranges, from any
+documents, are fed to the inference actors in batches; when every range of a document is
+classified the driver builds its result and hands it to ``emit``, which alone writes the results
+file. A bounded window of documents is in flight.
 
 Faults: Ray re-runs a page task whose worker or node died (its ``max_retries``, ``PREP_RETRIES``).
 An inference actor that dies is replaced by a fresh one (up to ``ACTOR_RESTARTS`` times per actor;
 the driver does it rather than Ray's ``max_restarts``, which prints a warning on every run when
-an actor's arguments, here the model, live in the object store), and the batches
-it held go to the others with the same rows; rows lost with a node are prepared again. Each range
-is tried at most ``RANGE_RETRIES`` + 1 times; past that it is reported as error pages, so its
-document is still reported, once.
+an actor's arguments, here the model, live in the object store), and the batches it held go to
+the others with the same rows; rows lost with a node are prepared again. Each range is tried at
+most ``RANGE_RETRIES`` + 1 times; past that it is reported as error pages, so its document is
+still reported, once.
 """
 
 from __future__ import annotations
@@ -36,7 +37,9 @@ from .workers import InferenceActor, open_document, prepare_pages
 PREP_RETRIES = 2
 ACTOR_RESTARTS = 2
 RANGE_RETRIES = 2
-CPUS_PER_CPU_ACTOR = 4  # on CPUs, inference is about a quarter of the work (bench/bench_speed.py)
+# On CPUs inference is a quarter to a half of the work (bench/bench_speed.py, bench/bench_cluster.py);
+# an actor's session may use more threads (--threads) when it falls behind.
+CPUS_PER_CPU_ACTOR = 4
 CALLS_PER_ACTOR = 2  # batches queued at each actor, so that it never waits for the driver
 DOCS_PER_CPU = 2  # documents in flight per cluster CPU ...
 # ... and at most this much of their files in the object store of the driver's node (its own copies):
@@ -87,7 +90,7 @@ class _Run:
         if use_gpu:
             actor_options.update(num_gpus=1, num_cpus=1)
         sha = hashlib.sha256(model_bytes).hexdigest()
-        self.model_ref = ray.put(model_bytes)  # held until the end: actors restarted late fetch it again
+        self.model_ref = ray.put(model_bytes)  # held until the end: replacement actors fetch it too
         args = ([self.model_ref], sha, "cuda" if use_gpu else "cpu", threads or 1, batch_size)
         self._new_actor = lambda: InferenceActor.options(**actor_options).remote(*args)
         self.actors = [self._new_actor() for _ in range(self.n_actors)]
@@ -150,18 +153,22 @@ class _Run:
             except OSError as exc:
                 self._emit_failed(path, f"{path}: cannot be read ({exc.strerror or exc})", None, t0)
                 continue
-            job = DocumentJob(path, hashlib.sha256(data).hexdigest(), started=t0, data=ray.put(data), size=len(data))
+            job = DocumentJob(path, hashlib.sha256(data).hexdigest(), started=t0, data=ray.put(data),
+                              size=len(data))
             self.bytes_in_flight += len(data)
             self.docs.append(job)
             # Opened on the cluster (in a child process there): a file that crashes MuPDF costs itself only.
-            self.opening[open_document.options(max_retries=PREP_RETRIES).remote(job.data, str(path), self.options)] = job
+            ref = open_document.options(max_retries=PREP_RETRIES).remote(job.data, str(path), self.options)
+            self.opening[ref] = job
 
     def _opened(self, ref: Any) -> None:
         job = self.opening.pop(ref)
         try:
             opened = ray.get(ref)
-        except RayError as exc:
-            opened = f"{job.path}: the worker opening it died {PREP_RETRIES + 1} times ({_why(exc)}); skipped"
+        except RayTaskError as exc:  # our code failed on the worker (a full disk for the copy, ...)
+            opened = f"{job.path}: could not be opened on the cluster ({_why(exc)})"
+        except RayError as exc:  # the worker or its node died PREP_RETRIES + 1 times
+            opened = f"{job.path}: the worker opening it died {PREP_RETRIES + 1} times ({type(exc).__name__}); skipped"
         if isinstance(opened, str):  # it cannot be analysed; its hash lets --resume know it is done
             self.docs.remove(job)
             self._release(job)

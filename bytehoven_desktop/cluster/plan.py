@@ -83,7 +83,8 @@ class DocumentJob:
     data: Any = None  # the file's bytes in the object store, while pages are still to prepare
     size: int = 0  # of the file, in bytes
 
-    def plan(self, pages: int, last: int, notices: tuple[str, ...], per_task: int = PAGES_PER_TASK) -> list[PageRange]:
+    def plan(self, pages: int, last: int, notices: tuple[str, ...],
+             per_task: int = PAGES_PER_TASK) -> list[PageRange]:
         """The ranges of an opened document with ``pages`` pages, ``last`` of them to analyse."""
         self.opened, self.pages, self.last, self.notices = True, pages, last, notices
         self.ranges = [PageRange(self, a, b) for a, b in split_pages(last, per_task)]
@@ -108,9 +109,10 @@ class DocumentJob:
         # In the local engine's order: the inference's (a GPU that fell back), the file's, the pages lost.
         notices = [n for n in dict.fromkeys(r.notice for r in self.ranges) if n]
         notices += list(self.notices) + damage_notices(done)
-        return DocumentResult(str(self.path), self.sha256, self.pages, done, document_summary(done, labels, threshold),
-                              ",".join(devices) or device, info.name, info.sha256, error=document_error(self.path, done),
-                              notices=notices, seconds=time.perf_counter() - self.started)
+        return DocumentResult(str(self.path), self.sha256, self.pages, done,
+                              document_summary(done, labels, threshold), ",".join(devices) or device, info.name,
+                              info.sha256, error=document_error(self.path, done), notices=notices,
+                              seconds=time.perf_counter() - self.started)
 
 
 def failed_document(path: Path, message: str, info: ModelInfo, device: str, sha256: str | None = None,
