@@ -113,9 +113,9 @@ def engraver_pdfs(name: str, corpus: Path, n: int, rng: np.random.Generator, out
     pick = [sources[k] for k in rng.choice(len(sources), min(2 * n, len(sources)), replace=False)]
     results = mod.engrave([s.path for s in pick], out / name, seed=int(rng.integers(1 << 30)))
     pdfs = [(f"{s.rel}", r.pdf) for s, r in zip(pick, results) if r.pdf is not None]
-    failed = sum(r.pdf is None for r in results)
+    failed = [r.error for r in results if r.pdf is None]
     if failed:
-        print(f"  {name}: {failed} of {len(results)} scores did not engrave")
+        print(f"  {name}: {len(failed)} of {len(results)} scores did not engrave, e.g. {failed[:2]}")
     return pdfs[:n]
 
 
@@ -168,6 +168,24 @@ def build_cases(pdfs: list[tuple[str, Path]], label: str, pages: int, rng: np.ra
                                   "page": 0, "truth": [tuple(v / k for v in b) for b in warp.boxes(truth_px)],
                                   "source": [str(pdf), i], "warp": [warp.width, warp.height, warp.angle_deg,
                                                                      warp.curl_px]})
+    return cases
+
+
+def retruth(cases: list[dict]) -> list[dict]:
+    """Read the truth of cached pages again (the reading may have been improved since)."""
+    for c in cases:
+        if c["label"].endswith(" clean"):
+            with pymupdf.open(c["pdf"]) as doc:
+                c["truth"] = [s.box for s in pdf_truth.page_systems(doc[c["page"]])]
+        elif "source" in c:
+            from bytehoven_desktop.training.scan_look import PageWarp
+
+            with pymupdf.open(c["source"][0]) as doc:
+                truth = [s.box for s in pdf_truth.page_systems(doc[c["source"][1]])]
+            k = SCAN_DPI / 72.0
+            w, h, angle, curl = c["warp"]
+            warp = PageWarp(int(w), int(h), float(angle), float(curl))
+            c["truth"] = [tuple(v / k for v in b) for b in warp.boxes([tuple(v * k for v in b) for b in truth])]
     return cases
 
 
@@ -258,7 +276,7 @@ def main() -> None:
         cache = args.cache or Path(tmp_s)
         index = cache / "cases.json"
         if args.cache and index.exists():
-            cases = json.loads(index.read_text())
+            cases = retruth(json.loads(index.read_text()))
             print(f"pages from {index}")
         else:
             cache.mkdir(parents=True, exist_ok=True)

@@ -176,7 +176,7 @@ def page_systems(page: pymupdf.Page) -> list[TrueSystem]:
                 st.top = min(st.top, min(ys))
             else:
                 st.bottom = max(st.bottom, max(ys))
-    # Links: a vertical stroke from the lower half of staff a to the upper half of staff b.
+    # Links: a vertical stroke across the gap from staff a to staff b.
     staves.sort(key=lambda s: (s.lines[0], s.x0))
     parent = list(range(len(staves)))
 
@@ -192,12 +192,17 @@ def page_systems(page: pymupdf.Page) -> list[TrueSystem]:
             if hi - lo < 0.5 * min(a.x1 - a.x0, b.x1 - b.x0):
                 continue
             sp = a.space
+            # Barlines through both staves, or the system's start line through all of them.
             ok = ((ver[:, 0] >= lo - sp) & (ver[:, 0] <= hi + sp) & (ver[:, 1] <= a.lines[-1] + 0.5 * sp)
-                  & (ver[:, 3] >= b.lines[0] - 0.5 * sp) & (ver[:, 1] >= a.lines[0] - 0.5 * sp)
-                  & (ver[:, 3] <= b.lines[-1] + 0.5 * sp)) if len(ver) else np.zeros(0, bool)
+                  & (ver[:, 3] >= b.lines[0] - 0.5 * sp)) if len(ver) else np.zeros(0, bool)
             if ok.any():
                 parent[find(j)] = find(i)
             break  # only the next staff below in the same column
+    # What lies off the page is not on it (an engraving whose lines run past the edge).
+    r = page.rect
+    for st in staves:
+        st.x0, st.x1 = max(st.x0, r.x0), min(st.x1, r.x1)
+        st.top, st.bottom = max(st.top, r.y0), min(st.bottom, r.y1)
     groups: dict[int, TrueSystem] = {}
     for i, st in enumerate(staves):
         groups.setdefault(find(i), TrueSystem()).staves.append(st)

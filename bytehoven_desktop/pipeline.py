@@ -143,13 +143,20 @@ def _try_sideways(gray: np.ndarray, height: int, width: int, found: PageSystems,
     Of the two quarter turns, the one that puts the brace, system barline and clefs at the left
     of the staves. Only tried on pages with no rows, so pages the right way up cost nothing more."""
     t_found, t_rows = rows_from_page(_turned(gray, 1), height, width)
-    if not t_found.systems:
+    if not _looks_like_a_score(t_found, gray.shape[0]):
         return 0, found, rows
     if _left_weight(_turned(gray, 1), t_found) < 0:
         o_found, o_rows = rows_from_page(_turned(gray, 3), height, width)
         if len(o_found.systems) >= len(t_found.systems):
             return 3, o_found, o_rows
     return 1, t_found, t_rows
+
+
+def _looks_like_a_score(found: PageSystems, width: int) -> bool:
+    """Enough music to turn a page for: two staves across a third of its width or more. Text turned
+    sideways can mimic a short staff here and there; a sideways score has long staves."""
+    long = [st for s in found.systems for st in s.staves if st.x1 - st.x0 >= width / 3]
+    return len(long) >= 2
 
 
 def _left_weight(gray: np.ndarray, found: PageSystems) -> float:
