@@ -111,7 +111,7 @@ def engraver_pdfs(name: str, corpus: Path, n: int, rng: np.random.Generator, out
     mod = importlib.import_module(f"bytehoven_desktop.training.engrave.{name}")
     sources = [s for s in read_sources(corpus) if s.kind == "symbolic" and s.path.suffix == ".mxl"]
     pick = [sources[k] for k in rng.choice(len(sources), min(2 * n, len(sources)), replace=False)]
-    results = mod.engrave([s.path for s in pick], out / name, seed=int(rng.integers(1 << 30)))
+    results = mod.engrave([s.path for s in pick], (out / name).resolve(), seed=int(rng.integers(1 << 30)))
     pdfs = [(f"{s.rel}", r.pdf) for s, r in zip(pick, results) if r.pdf is not None]
     failed = [r.error for r in results if r.pdf is None]
     if failed:

@@ -145,11 +145,11 @@ def binarize(gray: np.ndarray) -> np.ndarray:
         mean = cv2.resize(mean, (w, h), interpolation=cv2.INTER_LINEAR)
     # Also require darkness relative to the page: kills speckle on dark paper blotches.
     paper = float(np.percentile(gray[:: max(1, h // 200), :: max(1, w // 200)], 90))
-    limit = np.minimum(mean.astype(np.int16) - 18, int(paper * 0.85))
-    return np.where(gray.astype(np.int16) < limit, 255, 0).astype(np.uint8)
+    limit = cv2.min(cv2.subtract(mean, 18), int(paper * 0.85))  # saturating uint8 arithmetic
+    return cv2.compare(gray, limit, cv2.CMP_LT)
 
 
-def estimate_metrics(ink: np.ndarray, column_step: int = 3) -> list[StaffMetrics]:
+def estimate_metrics(ink: np.ndarray, column_step: int = 5) -> list[StaffMetrics]:
     """Candidate staff metrics from vertical run lengths, most likely first (empty if none)."""
     h, w = ink.shape
     cols = ink[:, ::column_step].T > 0
@@ -277,11 +277,11 @@ def _find_staves(ink: np.ndarray, m: StaffMetrics) -> list[Staff]:
     # Seeds from the whole width and from each quarter of it: on a bent page a staff's lines smear
     # in the whole page's profile, but some quarter is nearly straight. Tracing then follows the
     # whole staff from there.
-    on = hmask > 0
-    profiles = [on.sum(axis=1).astype(np.float32)]
+    q = w // 4
+    quarters = (hmask[:, : 4 * q] > 0).reshape(h, 4, q).sum(axis=2, dtype=np.int32).astype(np.float32)
+    profiles = [quarters.sum(axis=1) + (hmask[:, 4 * q:] > 0).sum(axis=1)]
     if w >= 48 * il:
-        edges = np.linspace(0, w, 5).astype(int)
-        profiles += [on[:, a:b].sum(axis=1).astype(np.float32) for a, b in zip(edges[:-1], edges[1:])]
+        profiles += [quarters[:, j].copy() for j in range(4)]
     found = [_seed_rows(p, il, r) for p in profiles]
     rows = np.concatenate([f[0] for f in found])
     if len(rows) == 0:
@@ -291,10 +291,13 @@ def _find_staves(ink: np.ndarray, m: StaffMetrics) -> list[Staff]:
     which = np.concatenate([np.full(len(f[0]), i) for i, f in enumerate(found)])
     order = np.argsort(-scores, kind="stable")
     taken: list[tuple[int, int]] = []
+    free = np.ones(h + 1, bool)  # rows not yet within 3.5 staff spaces of a taken seed
+    span = int(3.5 * il)
     for o in order:
         y = int(rows[o])
-        if all(abs(y - t) > 3.5 * il for t, _ in taken):
+        if free[y]:
             taken.append((y, int(which[o])))
+            free[max(0, y - span): y + span + 1] = False
     band = max(1, r)
     blocks = _Blocks(hmask, il, band)
     seeds: list[list[float]] = []
