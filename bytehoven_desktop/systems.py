@@ -583,26 +583,34 @@ def _row_boxes(groups: list[list[Staff]], m: StaffMetrics, h: int, w: int, ink: 
             elif other[1] >= lb[3] and (below[i] is None or other[1] < lines[below[i]][1]):
                 below[i] = j
     # How far each system's own ink reaches (up, down), never past the neighbour's staff lines.
-    reach_up, reach_down = [], []
+    ink_up, ink_down = [], []
     for i, lb in enumerate(lines):
         up_limit = max(0.0, lb[1] - REACH_MAX * il) if above[i] is None else lines[above[i]][3]
         down_limit = min(float(h - 1), lb[3] + REACH_MAX * il) if below[i] is None else lines[below[i]][1]
-        margin = MARGIN * il
         if ink is None:
-            reach_up.append(margin)
-            reach_down.append(margin)
+            ink_up.append(0.0)
+            ink_down.append(0.0)
             continue
-        edge_pad = m.line_thickness  # start just outside the outer staff line
-        reach_up.append(max(margin, _reach(ink, lb[0], lb[2], lb[1] - edge_pad, up_limit, il) + edge_pad))
-        reach_down.append(max(margin, _reach(ink, lb[0], lb[2], lb[3] + edge_pad, down_limit, il) + edge_pad))
-    tops = [lb[1] - r for lb, r in zip(lines, reach_up)]
-    bottoms = [lb[3] + r for lb, r in zip(lines, reach_down)]
-    # Between two systems each keeps what its ink needs; where both reach into the same space they
-    # meet half-way through the overlap, so that neither row holds the other's notes.
+        pad = m.line_thickness  # start just outside the outer staff line
+        ink_up.append(_reach(ink, lb[0], lb[2], lb[1] - pad, up_limit, il) + pad)
+        ink_down.append(_reach(ink, lb[0], lb[2], lb[3] + pad, down_limit, il) + pad)
+    margin = MARGIN * il
+    tops = [lb[1] - max(margin, r) for lb, r in zip(lines, ink_up)]
+    bottoms = [lb[3] + max(margin, r) for lb, r in zip(lines, ink_down)]
+    # Between two systems each keeps what its own ink needs. Where both inks reach into the same
+    # space they meet half-way through the overlap; otherwise the fixed margins may fill the free
+    # space between the inks up to its middle. Neither row holds the other's notes.
     for i, j in enumerate(below):
-        if j is not None and bottoms[i] > tops[j]:
-            meet = (max(tops[j], lines[i][3]) + min(bottoms[i], lines[j][1])) / 2
-            bottoms[i], tops[j] = min(bottoms[i], meet), max(tops[j], meet)
+        if j is None:
+            continue
+        ink_bottom, ink_top = lines[i][3] + ink_down[i], lines[j][1] - ink_up[j]
+        if ink_bottom > ink_top:
+            meet = (max(ink_top, lines[i][3]) + min(ink_bottom, lines[j][1])) / 2
+            bottoms[i], tops[j] = meet, meet
+        else:
+            mid = (ink_bottom + ink_top) / 2
+            bottoms[i] = min(bottoms[i], max(ink_bottom, mid))
+            tops[j] = max(tops[j], min(ink_top, mid))
     systems = []
     for i, (g, lb) in enumerate(zip(groups, lines)):
         top, bottom = tops[i], bottoms[i]

@@ -109,3 +109,77 @@ def test_verovio_engraving_matches_its_own_system_boxes() -> None:
         assert len(found.systems) == len(rendered.systems)
         for s, gt in zip(found.systems, rendered.systems):
             assert box_iou(s.lines_box, gt) > 0.8
+
+
+def _covered(row: tuple, true: tuple) -> float:
+    ix = max(0.0, min(row[2], true[2]) - max(row[0], true[0]))
+    iy = max(0.0, min(row[3], true[3]) - max(row[1], true[1]))
+    return ix * iy / ((true[2] - true[0]) * (true[3] - true[1]))
+
+
+@pytest.mark.parametrize("curl_spaces, angle", [(1.0, 0.0), (-1.0, 0.0), (0.8, -1.2)])
+def test_bent_page_keeps_every_grand_staff_whole(page: np.ndarray, curl_spaces: float, angle: float) -> None:
+    """A page that bows by up to a staff space (a book lifted off the glass), also tilted: every
+    grand staff is still one row, and each row holds its whole system (lines carried through the
+    same warp)."""
+    from bytehoven_desktop.training.scan_look import PageWarp
+
+    clean = detect_systems(page)
+    il = clean.metrics.interline
+    h, w = page.shape
+    warp = PageWarp(w, h, angle_deg=angle, curl_px=curl_spaces * il)
+    found = detect_systems(warp.apply(page))
+    assert len(found.systems) == 5
+    assert all(s.staff_count == 2 for s in found.systems)
+    truth = warp.boxes([s.lines_box for s in clean.systems])
+    rows = [found.original_box(s) for s in found.systems]
+    for row, true in zip(rows, truth):
+        assert _covered(row, true) >= 0.97
+
+
+def test_row_holds_ledger_lines_above_the_staff(page: np.ndarray) -> None:
+    """A right hand high above the staff (five ledger lines and a note on the top one): the row
+    reaches above it, and still not into the system above."""
+    clean = detect_systems(page)
+    il = clean.metrics.interline
+    upper, target = clean.systems[1], clean.systems[2]
+    img = page.copy()
+    x = int((target.lines_box[0] + target.lines_box[2]) / 2)
+    top_line = target.lines_box[1]
+    for k in range(1, 6):
+        y = int(round(top_line - k * il))
+        cv2.line(img, (x - int(il), y), (x + int(il), y), 0, 2)
+    highest = int(round(top_line - 5.5 * il))
+    cv2.ellipse(img, (x, highest + int(il / 2)), (int(0.6 * il), int(0.45 * il)), -20, 0, 360, 0, -1)
+    assert target.box[1] > highest  # the fixed margin alone would cut the note off
+    found = detect_systems(img)
+    assert len(found.systems) == 5
+    row = found.systems[2].box
+    assert row[1] <= highest
+    assert row[1] >= upper.lines_box[3]  # never into the staff lines of the system above
+
+
+def test_sideways_text_page_has_no_rows(tmp_path: Path) -> None:
+    """The app turns a page without rows sideways to look again; text turned sideways is no score."""
+    from bytehoven_desktop.pipeline import prepare_page
+
+    pdf = make_text_pdf(tmp_path / "text.pdf", pages=2)
+    with Document(pdf) as d:
+        for i in range(d.page_count):
+            prepared, _ = prepare_page(d, i, 40, 256)
+            assert prepared.boxes == [] and prepared.turn == 0
+
+
+def test_scan_look_carries_boxes_through_its_geometry() -> None:
+    """A dot drawn on the clean page lies inside its box mapped through the warp."""
+    from bytehoven_desktop.training.scan_look import PageWarp, scan_look
+
+    clean = np.full((600, 400), 255, np.uint8)
+    cv2.circle(clean, (320, 80), 4, 0, -1)
+    warp = PageWarp(400, 600, angle_deg=2.5, curl_px=12.0)
+    img = warp.apply(clean)
+    ys, xs = np.nonzero(img < 128)
+    (x0, y0, x1, y1), = warp.boxes([(316.0, 76.0, 324.0, 84.0)])
+    assert x0 - 1 <= xs.min() and xs.max() <= x1 + 1 and y0 - 1 <= ys.min() and ys.max() <= y1 + 1
+    look, _ = scan_look(clean, np.random.default_rng(3), dpi=150.0)
+    assert look.shape == clean.shape and look.dtype == np.uint8
