@@ -30,6 +30,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="share of engraved pages given the synthetic scan look (default 0.5; 0: none)")
     d.add_argument("--limit", type=int, default=None, metavar="N",
                    help="a small build: at most N sources per composer and kind (splits as in the full build)")
+    d.add_argument("--retry-failed", action="store_true",
+                   help="engrave again the scores LilyPond or MuseScore failed on in an earlier run")
 
     t = sub.add_parser("train", help="train (or continue training) the ResNet50")
     t.add_argument("--data", type=Path, required=True)
@@ -89,7 +91,8 @@ def main(argv: Sequence[str]) -> int:
 
         build(args.corpus, args.out, args.height, args.width, args.jobs, args.seed, args.only,
               engravers=[e.strip() for e in args.engravers.split(",") if e.strip()],
-              scan_look=DEFAULT_SCAN_LOOK if args.scan_look is None else args.scan_look, limit=args.limit)
+              scan_look=DEFAULT_SCAN_LOOK if args.scan_look is None else args.scan_look, limit=args.limit,
+              retry_failed=args.retry_failed)
         return 0
     if args.command == "train":
         from .train import train

@@ -147,8 +147,10 @@ def pdf_name(source: Source) -> str:
     return f"{source.composer}-{hashlib.sha1(source.rel.encode()).hexdigest()[:12]}"
 
 
-def engrave_tasks(tasks: list[Task], engraved: Path, jobs: int = 2, log=None) -> tuple[list[Task], list[dict]]:
-    """Engrave the sources of LilyPond/MuseScore tasks into ``engraved/<engraver>/`` (resumable).
+def engrave_tasks(tasks: list[Task], engraved: Path, jobs: int = 2, log=None,
+                  retry_failed: bool = False) -> tuple[list[Task], list[dict]]:
+    """Engrave the sources of LilyPond/MuseScore tasks into ``engraved/<engraver>/`` (resumable; scores
+    that failed before are tried again only with ``retry_failed``).
 
     Returns the tasks with ``pdf`` set (those whose engraving failed are left out) and one record per
     failure ({engraver, source, error})."""
@@ -164,7 +166,8 @@ def engrave_tasks(tasks: list[Task], engraved: Path, jobs: int = 2, log=None) ->
         t0 = time.perf_counter()
         print(f"[dataset] engraving {len(unique)} scores with {name}", flush=True)
         results = engraver(name).engrave([s.path for s in unique], engraved / name, seed=ENGRAVE_SEED, jobs=jobs,
-                                         names=[pdf_name(s) for s in unique], cache=engraved / "humdrum-musicxml")
+                                         names=[pdf_name(s) for s in unique], cache=engraved / "humdrum-musicxml",
+                                         retry_failed=retry_failed)
         pdfs = {s.rel: r for s, r in zip(unique, results)}
         made = sum(r.pdf is not None for r in results)
         print(f"[dataset] {name}: {made}/{len(unique)} engraved, {time.perf_counter() - t0:.0f} s", flush=True)
@@ -274,7 +277,7 @@ def run_task(args: tuple[Task, Path, int, int]) -> dict:
 
 def build(corpus: Path, out: Path, height: int, width: int, jobs: int = 2, seed: int = 0,
           only: str | None = None, engravers: Sequence[str] = ("verovio", *PDF_ENGRAVERS),
-          scan_look: float = DEFAULT_SCAN_LOOK, limit: int | None = None) -> Path:
+          scan_look: float = DEFAULT_SCAN_LOOK, limit: int | None = None, retry_failed: bool = False) -> Path:
     """Cut the corpus into rows under ``out`` (resumable) and assemble them."""
     t_start = time.perf_counter()
     out.mkdir(parents=True, exist_ok=True)
@@ -286,7 +289,7 @@ def build(corpus: Path, out: Path, height: int, width: int, jobs: int = 2, seed:
         tasks = [t for t in tasks if t.source.kind == only]
     (out / "splits.json").write_text(json.dumps(split, indent=1, sort_keys=True))
     with (out / "build.log").open("a") as log:
-        tasks, failures = engrave_tasks(tasks, out / "engraved", jobs, log)
+        tasks, failures = engrave_tasks(tasks, out / "engraved", jobs, log, retry_failed)
         t0 = time.perf_counter()
         args = [(t, parts, sh, sw) for t in tasks]
         with mp.get_context("spawn").Pool(jobs, maxtasksperchild=50) as pool:
