@@ -217,13 +217,16 @@ def test_an_old_schema_is_migrated(tmp_path: Path, analysed: dict) -> None:
 
 
 WRITER = """
-import sys
+import os, sys, time
 from bytehoven_desktop.library import Library
 sys.path.insert(0, {tests!r})
 from test_library import fake_doc
 lib = Library(sys.argv[1])
 start = int(sys.argv[2])
-for i in range(start, start + 150):
+print("ready", flush=True)
+while not os.path.exists(sys.argv[3]):  # both start writing at the same moment
+    time.sleep(0.005)
+for i in range(start, start + 300):
     lib.store(fake_doc(i, folder="/w" + sys.argv[2]))
 print("ok")
 """
@@ -234,13 +237,17 @@ def test_two_processes_write_at_once(tmp_path: Path) -> None:
     Library(path).close()
     code = WRITER.format(tests=str(ROOT / "tests"))
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    procs = [subprocess.Popen([sys.executable, "-c", code, str(path), str(start)], env=env,
+    go = tmp_path / "go"
+    procs = [subprocess.Popen([sys.executable, "-c", code, str(path), str(start), str(go)], env=env,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for start in (0, 1000)]
+    for p in procs:
+        assert p.stdout is not None and p.stdout.readline().strip() == "ready", p.stderr.read() if p.stderr else ""
+    go.touch()
     outs = [p.communicate(timeout=300) for p in procs]
-    assert [p.returncode for p in procs] == [0, 0], outs
+    assert [p.returncode for p in procs] == [0, 0], outs  # no "database is locked"
     with Library(path) as lib:
-        assert lib.count() == 300
-        assert len(lib.query_ids(Query(folder="/w0"))) == 150 and len(lib.query_ids(Query(folder="/w1000"))) == 150
+        assert lib.count() == 600
+        assert len(lib.query_ids(Query(folder="/w0"))) == 300 and len(lib.query_ids(Query(folder="/w1000"))) == 300
 
 
 @pytest.fixture()
