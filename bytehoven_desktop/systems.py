@@ -1,14 +1,19 @@
 """Staff-system ("row") detection on a grayscale page, classical and fast (OpenCV + NumPy).
 
-1. Binarise with a local threshold (uneven lighting, grey scans).
+1. Binarise against the local mean (uneven lighting, grey scans, blur).
 2. Estimate staff-line thickness and the line pitch ("interline") from vertical run
    lengths, as Audiveris does: the most frequent black run is the line thickness, the
    most frequent black+white pair is the distance between two staff lines.
-3. Estimate skew from long horizontal strokes and rotate it away (up to a few degrees).
-4. Find staves as five equidistant peaks in the profile of long horizontal runs, with
-   empty space between them, and measure each staff's horizontal extent.
+3. Estimate skew by projection profiles (left and right halves apart, so a bowed page does
+   not tilt the estimate) and rotate it away (up to about 4 degrees).
+4. Seed staves as five equidistant peaks in the row profile of long horizontal runs, of the
+   whole width and of each quarter (a bent page is nearly straight in some quarter), then
+   trace each staff along the page block by block, its lines allowed to rise and fall slowly
+   (curl, residual skew); a staff holds its five lines through the blocks it spans.
 5. Join vertically neighbouring staves into one system when a barline or a brace links
-   them; a lone staff is a system of its own.
+   them (or, in old prints, by their spacing); a lone staff is a system of its own.
+6. A row reaches beyond the outer staff lines as far as the system's own ink goes on
+   (ledger lines, high notes, beams), never into the neighbouring system.
 
 Everything is in pixels of the image given; callers convert to page coordinates.
 A page with no staves yields no systems.
