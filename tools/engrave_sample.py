@@ -32,7 +32,7 @@ def _group(reason: str) -> str:
     """A failure reason without its file names, numbers and quoted values, so alike failures count together."""
     reason = re.sub(r"/\S+|\S+\.(?:ly|musicxml|mscx|xml)\b", "<file>", reason)
     reason = re.sub(r"'[^']*'|\"[^\"]*\"|`[^`]*'", "'…'", reason)
-    return re.sub(r"\d+", "N", reason)[:110]
+    return re.sub(r"(?<![A-Za-z])\d+", "N", reason)[:110]
 
 
 def main(argv: list[str]) -> int:
