@@ -30,6 +30,18 @@ def _manifest(tmp: Path) -> Path:
     return tmp
 
 
+def _dataset(data: Path, rows: np.ndarray, meta: list[dict], h: int, w: int) -> Path:
+    """A dataset folder as `bytehoven dataset` writes it: rows, their metadata, the input size."""
+    data.mkdir()
+    np.save(data / "rows.npy", rows)
+    with (data / "rows.csv").open("w", newline="") as fh:
+        wr = csv.DictWriter(fh, fieldnames=list(meta[0]))
+        wr.writeheader()
+        wr.writerows(meta)
+    (data / "dataset.json").write_text(json.dumps({"height": h, "width": w}))
+    return data
+
+
 def test_split_by_group_keeps_works_together(tmp_path: Path) -> None:
     sources = read_sources(_manifest(tmp_path))
     split = assign_splits(sources)
@@ -88,14 +100,7 @@ def test_train_export_and_load_in_the_app(tmp_path: Path) -> None:
         rows[i, :, (i % 3) * 60: (i % 3) * 60 + 40] = rng.integers(0, 120)  # learnable
         meta.append({"index": i, "composer": comp, "split": "train" if i < 36 else "dev", "kind": "symbolic",
                      "variant": 0, "group": f"g{i % 5}", "work_id": "w", "source": f"s{i % 6}", "page": 1})
-    data = tmp_path / "data"
-    data.mkdir()
-    np.save(data / "rows.npy", rows)
-    with (data / "rows.csv").open("w", newline="") as fh:
-        wr = csv.DictWriter(fh, fieldnames=list(meta[0]))
-        wr.writeheader()
-        wr.writerows(meta)
-    (data / "dataset.json").write_text(json.dumps({"height": h, "width": w}))
+    data = _dataset(tmp_path / "data", rows, meta, h, w)
     run = tmp_path / "run"
     best = train(data, run, samples=4 * 8, batch=8, threads=1, checkpoint_minutes=100)
     assert best.exists() and (run / "last.pt").exists() and "checkpoint step 4" in (run / "train.log").read_text()
@@ -151,14 +156,7 @@ def test_training_can_leave_an_engraver_out(tmp_path: Path) -> None:
     meta = [{"index": i, "composer": ["bach", "chopin"][i % 2], "split": "train" if i < 30 else "dev",
              "kind": "symbolic", "variant": 0, "group": "g", "work_id": "w", "source": f"s{i}", "page": 1,
              "engraver": ["verovio", "lilypond", "musescore"][i % 3], "scan_look": 0} for i in range(n)]
-    data = tmp_path / "data"
-    data.mkdir()
-    np.save(data / "rows.npy", rows)
-    with (data / "rows.csv").open("w", newline="") as fh:
-        wr = csv.DictWriter(fh, fieldnames=list(meta[0]))
-        wr.writeheader()
-        wr.writerows(meta)
-    (data / "dataset.json").write_text(json.dumps({"height": h, "width": w}))
+    data = _dataset(tmp_path / "data", rows, meta, h, w)
     run = tmp_path / "run"
     train(data, run, samples=8, batch=8, threads=1, leave_out=("musescore",))
     log = (run / "train.log").read_text()
