@@ -201,6 +201,8 @@ def engrave(sources: Sequence[Path], out_dir: Path, seed: int = 0, jobs: int = 1
 
     ``timeout`` is per score and pass; ``cache`` keeps the MusicXML made from Humdrum files (default
     ``out_dir/.humdrum-musicxml``)."""
+    # MuseScore runs in a work folder of its own: a relative job or output path would point there.
+    out_dir = Path(out_dir).resolve()
     tgts = targets(sources, out_dir, names)
     prog = _program()
     if prog is None:
