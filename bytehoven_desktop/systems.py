@@ -199,7 +199,7 @@ def estimate_metrics(ink: np.ndarray, column_step: int = 5) -> list[StaffMetrics
     return out
 
 
-def estimate_skew(ink: np.ndarray, interline: float) -> float:
+def estimate_skew(ink: np.ndarray) -> float:
     """Page skew in degrees (positive: lines fall to the right), up to about ±4°.
 
     Projection profiles: the page is cut into vertical strips, each strip's row profile of ink is
@@ -214,7 +214,6 @@ def estimate_skew(ink: np.ndarray, interline: float) -> float:
         return 0.0
     # Row profile per strip (float32, counts of ink pixels).
     prof = (ink[:, : sw * strips] > 0).reshape(h, strips, sw).sum(axis=2, dtype=np.int32).astype(np.float32)
-    # Coarse rows (half a line thickness): cheaper, and the sharpness is not lost.
     centres = (np.arange(strips) + 0.5) * sw - w / 2.0
 
     def sharpness(angle: float, part: slice) -> float:
@@ -325,7 +324,7 @@ def _find_staves(ink: np.ndarray, m: StaffMetrics) -> list[Staff]:
             fits = np.where(inside, profile[np.minimum(idx, h - 1)].sum(axis=1), -np.inf)
             line_ys = [float(v) for v in idx[int(np.argmax(fits))]]
         seeds.append(line_ys)
-    return _trace(hmask, blocks, seeds, il, band)
+    return _trace(blocks, seeds, il)
 
 
 class _Blocks:
@@ -341,7 +340,7 @@ class _Blocks:
         self.hmask, self.band = hmask, band
 
 
-def _trace(hmask: np.ndarray, blocks: _Blocks, seeds: list[list[float]], il: float, band: int) -> list[Staff]:
+def _trace(blocks: _Blocks, seeds: list[list[float]], il: float) -> list[Staff]:
     """Follow each staff found at ``seeds`` (five line positions each) along the page, block by
     block, letting its lines rise or fall slowly (a bent page, residual skew), and return the
     pieces of at least six staff spaces.
@@ -350,6 +349,7 @@ def _trace(hmask: np.ndarray, blocks: _Blocks, seeds: list[list[float]], il: flo
     neighbouring offsets within two pixels of each other, so a beam or a chord cannot pull the staff
     away. A block holds the staff where three of the five lines run through most of it. All staves
     of the page are traced at once (one pass over the blocks)."""
+    hmask, band = blocks.hmask, blocks.band
     h = hmask.shape[0]
     n, bw = blocks.n, blocks.width
     if n == 0 or not seeds:
@@ -410,8 +410,8 @@ def _trace(hmask: np.ndarray, blocks: _Blocks, seeds: list[list[float]], il: flo
     out: list[Staff] = []
     kept: list[tuple[float, Staff]] = []
     for _, y, st in sorted(found, key=lambda f: -f[0]):
-        if any(abs(y - ky) < 2.5 * il and min(st.x1, k.x1) - max(st.x0, k.x0) > 0.5 * min(st.x1 - st.x0, k.x1 - k.x0)
-               for ky, k in kept):
+        if any(abs(y - ky) < 2.5 * il and min(st.x1, o.x1) - max(st.x0, o.x0) > 0.5 * min(st.x1 - st.x0, o.x1 - o.x0)
+               for ky, o in kept):
             continue
         kept.append((y, st))
         out.append(st)
@@ -577,7 +577,8 @@ def _reach(ink: np.ndarray, x0: float, x1: float, edge: float, limit: float, il:
     return float(reach.max())
 
 
-def _row_boxes(groups: list[list[Staff]], m: StaffMetrics, h: int, w: int, ink: np.ndarray | None = None) -> list[System]:
+def _row_boxes(groups: list[list[Staff]], m: StaffMetrics, ink: np.ndarray) -> list[System]:
+    h, w = ink.shape
     il = m.interline
     lines = [(min(s.x0 for s in g), min(s.upper for s in g), max(s.x1 for s in g), max(s.lower for s in g))
              for g in groups]
@@ -597,10 +598,6 @@ def _row_boxes(groups: list[list[Staff]], m: StaffMetrics, h: int, w: int, ink: 
     for i, lb in enumerate(lines):
         up_limit = max(0.0, lb[1] - REACH_MAX * il) if above[i] is None else lines[above[i]][3]
         down_limit = min(float(h - 1), lb[3] + REACH_MAX * il) if below[i] is None else lines[below[i]][1]
-        if ink is None:
-            ink_up.append(0.0)
-            ink_down.append(0.0)
-            continue
         pad = m.line_thickness  # start just outside the outer staff line
         ink_up.append(_reach(ink, lb[0], lb[2], lb[1] - pad, up_limit, il) + pad)
         ink_down.append(_reach(ink, lb[0], lb[2], lb[3] + pad, down_limit, il) + pad)
@@ -642,7 +639,7 @@ def _detect(gray: np.ndarray, deskew: bool, frame: int = 0, x0: int = 0) -> tupl
     for m in candidates:
         if m.interline < 4 or m.interline > h / 8:
             continue
-        skew = estimate_skew(ink, m.interline) if deskew else 0.0
+        skew = estimate_skew(ink) if deskew else 0.0
         image = rotate(ink, skew, border=0) if skew else ink
         staves = _find_staves(image, m)
         if staves and (best is None or len(staves) > len(best[0])):
@@ -664,7 +661,7 @@ def _detect(gray: np.ndarray, deskew: bool, frame: int = 0, x0: int = 0) -> tupl
                    st.x1 < t.x0 or st.x0 > t.x1 for t in staves):
                 staves.append(st)
     groups = _group(image, staves, m)
-    systems = [System(sy.staves, sy.lines_box, sy.box, frame) for sy in _row_boxes(groups, m, h, w, image)]
+    systems = [System(sy.staves, sy.lines_box, sy.box, frame) for sy in _row_boxes(groups, m, image)]
     return systems, m, Frame(x0, x0 + w, skew)
 
 
