@@ -400,13 +400,15 @@ def open_for_analysis(path: Path, options: AnalysisOptions) -> Opened:
 
 
 def prepare_range(path: str | Path, start: int, stop: int, height: int, width: int,
-                  options: AnalysisOptions = AnalysisOptions(),
-                  cancel: threading.Event | None = None) -> Iterator[PreparedPage]:
-    """Pages [start, stop) of one document prepared as analyze_document prepares them (in a child
-    process with ``options.isolate``), in order, one PreparedPage per page: a page that stalls
-    past ``options.page_timeout`` is skipped as an error page and a fresh producer goes on.
+                  options: AnalysisOptions = AnalysisOptions(), cancel: threading.Event | None = None,
+                  idle: float | None = None) -> Iterator[PreparedPage | None]:
+    """Pages [start, stop) of one document prepared on a producer (in a child process with
+    ``options.isolate``), in order, one PreparedPage per page: a page that stalls past
+    ``options.page_timeout`` is skipped as an error page and a fresh producer goes on.
 
-    For engines that classify the rows elsewhere (the cluster engine's page tasks)."""
+    With ``idle``, None is yielded whenever no page has come for that many seconds, so that the
+    caller can use the wait (analyze_document classifies the rows it has). Used by
+    analyze_document and by engines that classify the rows elsewhere (the cluster's page tasks)."""
     path = Path(path)
     cancel = cancel or threading.Event()
     producer_class = _IsolatedProducer if options.isolate else _Producer
@@ -415,12 +417,24 @@ def prepare_range(path: str | Path, start: int, stop: int, height: int, width: i
     producer = producer_class(path, start, stop, height, width, pages_q, cancel, generation, options.page_timeout)
     producer.start()
     next_page = start
+    wait = options.page_timeout if idle is None else min(idle, options.page_timeout)
+    waiting_since: float | None = None  # when the caller was first told nothing was ready
     try:
         while next_page < stop and not cancel.is_set():
             try:
-                gen, page = pages_q.get(timeout=options.page_timeout)
+                gen, page = pages_q.get(timeout=wait)
             except queue.Empty:
+                if idle is not None:
+                    if waiting_since is None:
+                        waiting_since = time.perf_counter()
+                        yield None
+                        continue
+                    if time.perf_counter() - waiting_since <= options.page_timeout:
+                        yield None
+                        continue
+                # A page stalled: skip it and carry on with a fresh producer.
                 producer.abandoned.set()
+                waiting_since = None
                 yield PreparedPage(next_page, 0, 0, error=f"page took longer than {options.page_timeout:.0f} s "
                                                           "and was skipped")
                 next_page += 1
@@ -433,9 +447,13 @@ def prepare_range(path: str | Path, start: int, stop: int, height: int, width: i
             if gen != generation:
                 continue  # a late page from an abandoned producer
             next_page = page.index + 1
+            waiting_since = None
             yield page
     finally:
         producer.abandoned.set()
+        # Let the producer leave its current page before we return: a thread still inside
+        # OpenCV or MuPDF when the interpreter exits can abort the process. A truly stuck
+        # page is not waited for beyond this.
         producer.join(timeout=5.0)
 
 
@@ -472,19 +490,12 @@ def analyze_document(path: str | Path, classifier: Classifier, options: Analysis
     last = min(n_pages, options.max_pages) if options.max_pages else n_pages
 
     height, width = classifier.input_size
-    pages_q: "queue.Queue[tuple[int, PreparedPage]]" = queue.Queue(maxsize=max(1, options.queue_pages))
-    generation = 0
-    producer_class = _IsolatedProducer if options.isolate else _Producer
-    producer = producer_class(path, 0, last, height, width, pages_q, cancel, generation, options.page_timeout)
-    producer.start()
+    pages = prepare_range(path, 0, last, height, width, options, cancel, idle=0.2)
 
     done: list[PageResult] = []
     pending: list[tuple[PreparedPage, np.ndarray | None]] = []  # pages waiting for their probabilities
     row_buf: list[np.ndarray] = []
     probs_out: list[np.ndarray] = []
-    next_page = 0
-    received = 0
-    waiting_since: float | None = None
 
     def run_batch(full_only: bool) -> None:
         while row_buf and (len(row_buf) >= classifier.batch_size or not full_only):
@@ -508,42 +519,15 @@ def analyze_document(path: str | Path, classifier: Classifier, options: Analysis
         probs_out = [available[used:]] if used < available.shape[0] else []
 
     try:
-        while received < last:
-            if cancel.is_set():
-                break
-            try:
-                gen, page = pages_q.get(timeout=min(0.2, options.page_timeout))
-            except queue.Empty:
-                # Nothing ready: classify what we have rather than wait, then check the clock.
+        for page in pages:
+            if page is None:
+                # Nothing ready: classify what we have rather than wait.
                 run_batch(full_only=False)
-                for res in finished_pages():
-                    done.append(res)
-                    yield res
-                if waiting_since is None:
-                    waiting_since = time.perf_counter()
-                elif time.perf_counter() - waiting_since > options.page_timeout:
-                    # A page stalled: skip it and carry on with a fresh producer.
-                    producer.abandoned.set()
-                    waiting_since = None
-                    pending.append((PreparedPage(next_page, 0, 0, error=f"page took longer than "
-                                                 f"{options.page_timeout:.0f} s and was skipped"), None))
-                    received += 1
-                    next_page += 1
-                    generation += 1
-                    if next_page < last:
-                        producer = producer_class(path, next_page, last, height, width, pages_q, cancel,
-                                                  generation, options.page_timeout)
-                        producer.start()
-                continue
-            waiting_since = None
-            if gen != generation:
-                continue  # a late page from an abandoned producer
-            received += 1
-            next_page = page.index + 1
-            pending.append((page, page.rows))
-            if page.rows is not None and len(page.rows):
-                row_buf.extend(page.rows)
-            run_batch(full_only=True)
+            else:
+                pending.append((page, page.rows))
+                if page.rows is not None and len(page.rows):
+                    row_buf.extend(page.rows)
+                run_batch(full_only=True)
             for res in finished_pages():
                 done.append(res)
                 yield res
@@ -553,17 +537,13 @@ def analyze_document(path: str | Path, classifier: Classifier, options: Analysis
                 done.append(res)
                 yield res
     except Exception as exc:  # inference failure: report it, keep what was done
+        pages.close()
         result = failed(f"{path}: analysis failed ({type(exc).__name__}: {exc})", sha, n_pages)
         result.page_results = done
         yield result
-        producer.abandoned.set()
         return
     finally:
-        producer.abandoned.set()
-        # Let the producer leave its current page before we return: a thread still inside
-        # OpenCV or MuPDF when the interpreter exits can abort the process. A truly stuck
-        # page is not waited for beyond this.
-        producer.join(timeout=5.0)
+        pages.close()  # stops the producer (and waits briefly for it to leave its page)
 
     if classifier.notice and classifier.notice not in notices:
         notices.append(classifier.notice)  # the GPU failed during this document: now on the CPU
