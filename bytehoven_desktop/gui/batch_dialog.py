@@ -13,13 +13,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt, Signal
+from PySide6.QtCore import QModelIndex, QPersistentModelIndex, Qt, Signal
 from PySide6.QtGui import QCloseEvent, QColor
 from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QDialog, QFileDialog, QGridLayout, QHBoxLayout,
                                QHeaderView, QLabel, QLineEdit, QProgressBar, QPushButton, QTableView, QVBoxLayout,
                                QWidget)
 
 from .colors import composer_color, display_name
+from .table_model import ColumnsTableModel
 from .export import write_results
 from ..library import Library
 from .jobs import (BatchDocFinished, BatchDocProgress, BatchDocStarted, BatchDone, BatchPlanned, LibraryProblem,
@@ -59,7 +60,9 @@ class BatchRow:
     doc: dict[str, Any] | None = None
 
 
-class BatchTableModel(QAbstractTableModel):
+class BatchTableModel(ColumnsTableModel):
+    columns = COLUMNS
+
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
         self.rows: list[BatchRow] = []
@@ -88,14 +91,6 @@ class BatchTableModel(QAbstractTableModel):
 
     def rowCount(self, parent: Index = QModelIndex()) -> int:
         return 0 if parent.isValid() else len(self.rows)
-
-    def columnCount(self, parent: Index = QModelIndex()) -> int:
-        return 0 if parent.isValid() else len(COLUMNS)
-
-    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if role == Qt.ItemDataRole.DisplayRole and orientation == Qt.Orientation.Horizontal:
-            return COLUMNS[section]
-        return None
 
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid():
