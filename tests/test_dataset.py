@@ -66,6 +66,21 @@ def test_plan_engraves_every_symbolic_score_three_ways(tmp_path: Path) -> None:
         plan(corpus, engravers=("finale",))
 
 
+def test_a_slow_engraver_can_take_fewer_scores_and_grow_later(tmp_path: Path) -> None:
+    corpus = _corpus(tmp_path / "corpus")
+    three = ("verovio", "lilypond", "musescore")
+
+    def scores(limit: int) -> set[str]:
+        tasks, _ = plan(corpus, engravers=three, engraver_limits={"lilypond": limit})
+        assert Counter(t.engraver for t in tasks)["musescore"] == 4  # the others keep every score
+        return {t.source.rel for t in tasks if t.engraver == "lilypond"}
+
+    one, two = scores(1), scores(2)
+    per_composer = Counter(rel.split("/")[1] for rel in one)
+    assert per_composer and max(per_composer.values()) == 1
+    assert one < two  # a larger limit keeps what a smaller one engraved (the build resumes)
+
+
 def test_build_counts_rows_per_composer_engraver_and_split(tmp_path: Path) -> None:
     corpus = _corpus(tmp_path / "corpus")
     wanted = ["verovio"] + [e for e in ("lilypond", "musescore") if engraver(e).available()]

@@ -162,3 +162,43 @@ def test_training_can_leave_an_engraver_out(tmp_path: Path) -> None:
     log = (run / "train.log").read_text()
     assert "start: 20 train rows, 4 dev rows" in log  # 30 train and 6 dev rows, a third of each MuseScore
     assert json.loads((run / "config.json").read_text())["leave_out_engravers"] == ["musescore"]
+
+
+def test_a_released_onnx_model_continues_training(tmp_path: Path) -> None:
+    """Only the shipped .onnx survives on a fresh machine: its folded BatchNorms are unfolded into a
+    network that gives the same logits, in eval mode and (statistics fitted) in train mode."""
+    import onnxruntime as ort
+
+    from bytehoven_desktop.training.export import export, lineage
+    from bytehoven_desktop.training.model import ResNet50
+    from bytehoven_desktop.training.onnx_weights import net_from_onnx
+    from bytehoven_desktop.training.train import train
+
+    h, w = 32, 160
+    rng = np.random.default_rng(3)
+    n = 24
+    rows = rng.integers(0, 256, (n, round(h * 1.5), round(w * 1.5))).astype(np.uint8)
+    meta = [{"index": i, "composer": ["bach", "chopin"][i % 2], "split": "train" if i < 18 else "dev",
+             "kind": "symbolic", "variant": 0, "group": "g", "work_id": "w", "source": f"s{i}", "page": 1}
+            for i in range(n)]
+    data = _dataset(tmp_path / "data", rows, meta, h, w)
+    run = tmp_path / "run"
+    best = train(data, run, samples=2 * 8, batch=8, threads=1, precision="fp32")
+    released = tmp_path / "released.onnx"
+    export(best, released, data, corpus_sha256="abc", name="released")
+    x = rng.normal(0, 1, (6, 1, h, w)).astype(np.float32)
+    want = ort.InferenceSession(str(released), providers=["CPUExecutionProvider"]).run(["logits"], {"input": x})[0]
+    net, info = net_from_onnx(released, torch.from_numpy(x))
+    assert isinstance(net, ResNet50) and info["name"] == "released"
+    with torch.no_grad():
+        got = net(torch.from_numpy(x)).numpy()
+        net.train()
+        net.dropout.p = 0.0
+        got_train = net(torch.from_numpy(x)).numpy()  # BN on this batch's statistics
+    assert np.abs(got - want).max() < 1e-3 * max(1.0, np.abs(want).max())
+    assert np.abs(got_train - want).max() < 2e-2 * max(1.0, np.abs(want).max())
+    # A stage started from the released file (bf16 steps) counts the released stages in its lineage.
+    stage = tmp_path / "stage"
+    train(data, stage, samples=8, batch=8, threads=1, init=released, warmup=1)
+    assert f"initialised from released model {released}" in (stage / "train.log").read_text()
+    assert [st["run"] for st in lineage(stage / "best.pt")] == [str(run), str(stage)]

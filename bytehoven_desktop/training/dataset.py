@@ -33,7 +33,7 @@ import traceback
 from collections import Counter, defaultdict
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterator, Sequence
+from typing import TYPE_CHECKING, Iterator, Mapping, Sequence
 
 import cv2
 import numpy as np
@@ -105,10 +105,13 @@ def limit_tasks(tasks: list[Task], limit: int) -> list[Task]:
 
 
 def plan(corpus: Path, seed: int = 0, engravers: Sequence[str] = ("verovio",), scan_look: float = 0.0,
-         limit: int | None = None) -> tuple[list[Task], dict[str, str]]:
+         limit: int | None = None, engraver_limits: Mapping[str, int] | None = None,
+         ) -> tuple[list[Task], dict[str, str]]:
     """The tasks of a build: every symbolic source once per engraver in ``engravers`` (verovio in more
     variants for composers with few scores), every engraved PDF and scan once. The split is made over
-    the whole corpus; ``limit`` then keeps at most that many sources per composer and kind."""
+    the whole corpus; ``limit`` then keeps at most that many sources per composer and kind, and
+    ``engraver_limits`` at most that many scores per composer for one engraver (a slow one: LilyPond
+    needs 3-7 s a score) — always a subset of what a larger limit keeps, so a build can grow later."""
     unknown = set(engravers) - {"verovio", *PDF_ENGRAVERS}
     if unknown:
         raise ValueError(f"unknown engravers {sorted(unknown)}; choose from verovio, {', '.join(PDF_ENGRAVERS)}")
@@ -120,6 +123,8 @@ def plan(corpus: Path, seed: int = 0, engravers: Sequence[str] = ("verovio",), s
             symbolic_count[s.composer] = symbolic_count.get(s.composer, 0) + 1
     if limit is not None:
         sources = _limited(sources, limit)
+    symbolic = [s for s in sources if s.kind == "symbolic"]
+    allowed = {eng: {id(s) for s in _limited(symbolic, n)} for eng, n in (engraver_limits or {}).items()}
     tasks = []
     for s in sources:
         side = source_split(s, split)
@@ -127,6 +132,8 @@ def plan(corpus: Path, seed: int = 0, engravers: Sequence[str] = ("verovio",), s
             tasks.append(Task(s, side, 0, engraver_kind(s), scan_look if s.kind == "engraved" else 0.0))
             continue
         for eng in engravers:
+            if eng in allowed and id(s) not in allowed[eng]:
+                continue
             n = variants_for(symbolic_count.get(s.composer, 0), side, s.kind) if eng == "verovio" else 1
             tasks.extend(Task(s, side, v, eng, scan_look) for v in range(n))
     return tasks, split
@@ -277,14 +284,15 @@ def run_task(args: tuple[Task, Path, int, int]) -> dict:
 
 def build(corpus: Path, out: Path, height: int, width: int, jobs: int = 2, seed: int = 0,
           only: str | None = None, engravers: Sequence[str] = ("verovio", *PDF_ENGRAVERS),
-          scan_look: float = DEFAULT_SCAN_LOOK, limit: int | None = None, retry_failed: bool = False) -> Path:
+          scan_look: float = DEFAULT_SCAN_LOOK, limit: int | None = None, retry_failed: bool = False,
+          engraver_limits: Mapping[str, int] | None = None) -> Path:
     """Cut the corpus into rows under ``out`` (resumable) and assemble them."""
     t_start = time.perf_counter()
     out.mkdir(parents=True, exist_ok=True)
     parts = out / "parts"
     parts.mkdir(exist_ok=True)
     sh, sw = round(height * STORE_SCALE), round(width * STORE_SCALE)
-    tasks, split = plan(corpus, seed, engravers, scan_look, limit)
+    tasks, split = plan(corpus, seed, engravers, scan_look, limit, engraver_limits)
     if only:
         tasks = [t for t in tasks if t.source.kind == only]
     (out / "splits.json").write_text(json.dumps(split, indent=1, sort_keys=True))
@@ -299,7 +307,8 @@ def build(corpus: Path, out: Path, height: int, width: int, jobs: int = 2, seed:
                 if i % 25 == 0 or i == len(tasks):
                     print(f"[dataset] {i}/{len(tasks)} sources, {time.perf_counter() - t0:.0f} s", flush=True)
     assemble(corpus, out, tasks, height, width, failures,
-             {"engravers": list(engravers), "scan_look": scan_look, "limit": limit, "split_seed": seed,
+             {"engravers": list(engravers), "scan_look": scan_look, "limit": limit,
+              "engraver_limits": dict(engraver_limits or {}), "split_seed": seed,
               "only": only, "jobs": jobs, "build_seconds_this_run": round(time.perf_counter() - t_start, 1)})
     return out
 

@@ -40,6 +40,12 @@ def lineage(checkpoint: Path, state: dict | None = None) -> list[dict]:
                        "scans": bool(config.get("include_scans", True))})
         path = Path(config["init"]) if config.get("init") else None
         state = None
+        if path is not None and path.suffix == ".onnx":
+            # A stage that started from a released model: its own stages are in its metadata.
+            from .onnx_weights import onnx_metadata
+
+            stages.extend(reversed(json.loads(onnx_metadata(path).get("training_stages", "[]"))))
+            break
     return stages[::-1]
 
 

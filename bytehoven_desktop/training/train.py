@@ -23,6 +23,7 @@ import torch.nn.functional as F
 
 from .augment import augment, center
 from .model import ResNet50
+from .precision import autocast
 
 MEAN, STD = 0.8, 0.3  # grey rows are mostly white paper
 
@@ -85,7 +86,8 @@ def evaluate_rows(net: ResNet50, data: RowData, idx: np.ndarray, labels: list[st
 def train(data_dir: Path, run: Path, samples: int, batch: int = 32, lr: float = 1e-3, threads: int = 2,
           checkpoint_minutes: float = 10.0, dev_rows: int = 3000, include_scans: bool = True,
           seed: int = 0, stop_after_minutes: float | None = None, init: Path | None = None,
-          warmup: int = 500, transposed: bool = True, leave_out: Sequence[str] = ()) -> Path:
+          warmup: int = 500, transposed: bool = True, leave_out: Sequence[str] = (),
+          precision: str = "bf16") -> Path:
     """Train (or continue) a run; ``init`` starts a new run from another run's weights.
 
     A second stage with its own learning-rate schedule is how a model grows in chunks: the
@@ -93,7 +95,9 @@ def train(data_dir: Path, run: Path, samples: int, batch: int = 32, lr: float = 
     the learning rate in the middle of a run. ``transposed=False`` leaves out the rows of
     transposed engravings (the transposition ablation); ``leave_out`` the rows of these engravers
     (``rows.csv`` column ``engraver``), from training and from dev, to measure how far a model carries
-    to an engraver it never saw.
+    to an engraver it never saw. ``init`` may also be a released ONNX model (``onnx_weights``): the
+    lineage goes on from the shipped weights on a machine that has no checkpoints. ``precision``: bf16
+    autocast was 1.8x fp32 per step on the AVX-512-BF16 CPUs here (``bench/bench_train_step.py``).
     """
     run.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(threads)
@@ -146,7 +150,21 @@ def train(data_dir: Path, run: Path, samples: int, batch: int = 32, lr: float = 
             raise SystemExit(f"{ck}: trained on other labels; use a new --run folder")
         say(f"resumed at step {step}/{total_steps} (best dev {best:.4f})")
     else:
-        if init is not None:
+        if init is not None and init.suffix == ".onnx":
+            from .onnx_weights import net_from_onnx
+
+            stats_rng = np.random.default_rng(seed)
+            stats_rows = np.stack([augment(data.rows[j], data.height, data.width, stats_rng)
+                                   for j in stats_rng.choice(train_idx, 256, p=w)])
+            released, meta = net_from_onnx(init, to_tensor(stats_rows))
+            if json.loads(meta["labels"]) != labels:
+                raise SystemExit(f"{init}: trained on other labels")
+            if (int(meta["input_height"]), int(meta["input_width"])) != (data.height, data.width):
+                raise SystemExit(f"{init}: input {meta['input_height']}x{meta['input_width']}, "
+                                 f"the dataset's rows are {data.height}x{data.width}")
+            net.load_state_dict(released.state_dict())
+            say(f"initialised from released model {init} ({meta.get('name')}, {meta.get('training_steps')} steps)")
+        elif init is not None:
             state = torch.load(init, map_location="cpu", weights_only=False)
             if state.get("labels") != labels:
                 raise SystemExit(f"{init}: trained on other labels")
@@ -158,7 +176,7 @@ def train(data_dir: Path, run: Path, samples: int, batch: int = 32, lr: float = 
         "data": str(data_dir), "samples": samples, "batch": batch, "lr": lr, "labels": labels,
         "height": data.height, "width": data.width, "mean": MEAN, "std": STD, "seed": seed,
         "include_scans": include_scans, "init": str(init) if init else None, "warmup": warmup,
-        "transposed": transposed, "leave_out_engravers": list(leave_out)}, indent=1))
+        "transposed": transposed, "leave_out_engravers": list(leave_out), "precision": precision}, indent=1))
 
     def save(path: Path) -> None:
         tmp = path.with_suffix(".tmp")
@@ -177,8 +195,9 @@ def train(data_dir: Path, run: Path, samples: int, batch: int = 32, lr: float = 
         pick = rng.choice(train_idx, batch, p=w)
         xb = np.stack([augment(data.rows[j], data.height, data.width, rng) for j in pick])
         yb = torch.from_numpy(y_all[pick])
-        logits = net(to_tensor(xb))
-        loss = F.cross_entropy(logits, yb, label_smoothing=0.1)
+        with autocast(precision):
+            logits = net(to_tensor(xb))
+            loss = F.cross_entropy(logits.float(), yb, label_smoothing=0.1)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
