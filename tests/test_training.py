@@ -202,3 +202,29 @@ def test_a_released_onnx_model_continues_training(tmp_path: Path) -> None:
     train(data, stage, samples=8, batch=8, threads=1, init=released, warmup=1)
     assert f"initialised from released model {released}" in (stage / "train.log").read_text()
     assert [st["run"] for st in lineage(stage / "best.pt")] == [str(run), str(stage)]
+
+
+def test_a_checkpoint_is_measured_per_engraver_on_the_held_out_rows(tmp_path: Path) -> None:
+    from bytehoven_desktop.training.evaluate import evaluate_checkpoint
+    from bytehoven_desktop.training.train import train
+
+    h, w = 32, 160
+    rng = np.random.default_rng(5)
+    meta, rows = [], []
+    for i in range(60):
+        split = ("train", "dev", "test")[i % 3]
+        kind, engraver = (("scan", "scan") if i % 10 == 0 else ("symbolic", ["verovio", "musescore"][i % 2]))
+        look = int(i % 7 == 0 and kind != "scan")
+        meta.append({"index": i, "composer": ["bach", "chopin"][(i // 3) % 2], "split": split, "kind": kind,
+                     "variant": 0, "group": "g", "work_id": "w", "source": f"s{i // 6}", "page": i % 2,
+                     "engraver": engraver, "scan_look": look})
+        rows.append(rng.integers(0, 256, (round(h * 1.5), round(w * 1.5))))
+    data = _dataset(tmp_path / "data", np.array(rows, np.uint8), meta, h, w)
+    best = train(data, tmp_path / "run", samples=8, batch=8, threads=1)
+    report = evaluate_checkpoint(best, data, tmp_path / "eval")
+    test_engraved = [m for m in meta if m["split"] == "test" and m["kind"] != "scan" and not m["scan_look"]]
+    assert report["engraved"]["rows"] == len(test_engraved)
+    assert report["verovio"]["rows"] + report["musescore"]["rows"] == len(test_engraved)
+    assert report["scans"]["rows"] == sum(m["kind"] == "scan" and m["split"] != "train" for m in meta)
+    assert 0.0 <= report["sink"]["max_sink_rate"] <= 1.0
+    assert "| musescore |" in (tmp_path / "eval" / "report.md").read_text()

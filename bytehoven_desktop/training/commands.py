@@ -72,10 +72,12 @@ def _parser() -> argparse.ArgumentParser:
     q.add_argument("--rows", type=int, default=512)
 
     v = sub.add_parser("evaluate", help="measure a model on the test groups and on real scans")
-    v.add_argument("--corpus", type=Path, required=True)
+    v.add_argument("--corpus", type=Path, default=None, help="the corpus folder (needed unless --checkpoint)")
     v.add_argument("--model", type=Path, default=None)
-    v.add_argument("--data", type=Path, default=None, help="a dataset built by `bytehoven dataset` "
-                   "(default: build the dev/test rows into --work)")
+    v.add_argument("--checkpoint", type=Path, default=None,
+                   help="measure a training checkpoint on the held-out rows of --data instead (no export)")
+    v.add_argument("--data", type=Path, default=None, help="a dataset built by `bytehoven dataset`: its "
+                   "engravings are reused and the rows cut into it (default: --work)")
     v.add_argument("--work", type=Path, default=Path("data/eval"))
     v.add_argument("--out", type=Path, default=Path("runs/evaluation"))
     v.add_argument("--split", default="test")
@@ -84,7 +86,10 @@ def _parser() -> argparse.ArgumentParser:
     v.add_argument("--engravers", default="verovio,lilypond,musescore",
                    help="engravers of the test scores, comma-separated (default: all three)")
     v.add_argument("--limit", type=int, default=None, metavar="N",
-                   help="a quick look: at most N held-out sources per composer and kind")
+                   help="the held-out sources of a `dataset --limit N` build (at most N sources per composer "
+                        "and kind over all splits)")
+    v.add_argument("--engraver-limit", action="append", default=[], metavar="NAME=N",
+                   help="as for `bytehoven dataset`")
     return p
 
 
@@ -134,10 +139,18 @@ def main(argv: Sequence[str]) -> int:
         print(json.dumps(quantize(args.model, args.data, args.out, args.rows), indent=1))
         return 0
     if args.command == "evaluate":
-        from .evaluate import evaluate
+        from .evaluate import evaluate, evaluate_checkpoint
 
+        if args.checkpoint is not None:
+            if args.data is None:
+                raise SystemExit("evaluate --checkpoint needs --data (a dataset built by `bytehoven dataset`)")
+            evaluate_checkpoint(args.checkpoint, args.data, args.out, args.split)
+            return 0
+        if args.corpus is None:
+            raise SystemExit("evaluate needs --corpus (or --checkpoint with --data)")
         evaluate(args.corpus, args.model, args.data, args.work, args.out, args.split, args.threads, args.jobs,
-                 [e.strip() for e in args.engravers.split(",") if e.strip()], args.limit)
+                 [e.strip() for e in args.engravers.split(",") if e.strip()], args.limit,
+                 _engraver_limits(args.engraver_limit))
         return 0
     return 2
 

@@ -98,12 +98,6 @@ def _limited(sources: list[Source], limit: int) -> list[Source]:
     return [s for s in sources if id(s) in keep]
 
 
-def limit_tasks(tasks: list[Task], limit: int) -> list[Task]:
-    """The tasks of at most ``limit`` sources per composer and kind (the choice ``plan`` makes)."""
-    keep = {s.rel for s in _limited(list({t.source.rel: t.source for t in tasks}.values()), limit)}
-    return [t for t in tasks if t.source.rel in keep]
-
-
 def plan(corpus: Path, seed: int = 0, engravers: Sequence[str] = ("verovio",), scan_look: float = 0.0,
          limit: int | None = None, engraver_limits: Mapping[str, int] | None = None,
          ) -> tuple[list[Task], dict[str, str]]:
