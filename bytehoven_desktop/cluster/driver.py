@@ -163,16 +163,13 @@ class _Run:
 
     def _opened(self, ref: Any) -> None:
         job = self.opening.pop(ref)
-        try:
-            opened = ray.get(ref)
-        except RayTaskError as exc:  # our code failed on the worker (a full disk for the copy, ...)
-            opened = f"{job.path}: could not be opened on the cluster ({_why(exc)})"
-        except RayError as exc:  # the worker or its node died PREP_RETRIES + 1 times
-            opened = f"{job.path}: the worker opening it died {PREP_RETRIES + 1} times ({type(exc).__name__}); skipped"
-        if isinstance(opened, str):  # it cannot be analysed; its hash lets --resume know it is done
+        opened, failure = _task_result(ref, f"{job.path}: could not be opened on the cluster",
+                                       f"{job.path}: the worker opening it died")
+        failure = failure or (opened if isinstance(opened, str) else None)  # a str: why it cannot be opened
+        if failure:  # it cannot be analysed; its hash lets --resume know it is done
             self.docs.remove(job)
             self._release(job)
-            self._emit_failed(job.path, opened, job.sha256, job.started)
+            self._emit_failed(job.path, failure, job.sha256, job.started)
             return
         last = min(opened.pages, self.options.max_pages) if self.options.max_pages else opened.pages
         for r in job.plan(opened.pages, last, opened.notices, self.pages_per_task):
@@ -193,13 +190,9 @@ class _Run:
 
     def _prepared(self, ref: Any) -> None:
         r = self.preparing.pop(ref)
-        try:
-            pages = ray.get(ref)
-        except RayTaskError as exc:  # our code failed on the worker (a full disk for the copy, ...)
-            r.fail(f"{r.label} could not be prepared ({_why(exc)})")
-            return
-        except RayError as exc:  # the worker or its node died PREP_RETRIES + 1 times
-            r.fail(f"the worker preparing {r.label} died {PREP_RETRIES + 1} times ({type(exc).__name__}); skipped")
+        pages, failure = _task_result(ref, f"{r.label} could not be prepared", f"the worker preparing {r.label} died")
+        if failure:
+            r.fail(failure)
             return
         r.prepared(pages, sum(len(p.boxes) for p in pages if p.error is None))
         if not r.done:
@@ -279,6 +272,18 @@ class _Run:
             else:
                 still.append(job)
         self.docs = still
+
+
+def _task_result(ref: Any, failed: str, died: str) -> tuple[Any, str | None]:
+    """A preparation task's value, or what to tell people: ``failed (why)`` when our code raised on the
+    worker (a full disk for the copy, ...), ``died N times`` when the worker or its node died through
+    every retry."""
+    try:
+        return ray.get(ref), None
+    except RayTaskError as exc:
+        return None, f"{failed} ({_why(exc)})"
+    except RayError as exc:
+        return None, f"{died} {PREP_RETRIES + 1} times ({type(exc).__name__}); skipped"
 
 
 def _why(exc: BaseException) -> str:
