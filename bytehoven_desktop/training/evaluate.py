@@ -253,8 +253,7 @@ def evaluate_checkpoint(checkpoint: Path, data_dir: Path, out: Path, split: str 
         _, raw = evaluate_rows(net, data, idx, labels)
         meta = [data.meta[i] for i in idx]
         y = np.array([labels.index(m["composer"]) for m in meta])
-        docs = [f'{m["source"]}#{m.get("engraver", "")}#{m["variant"]}' for m in meta]
-        pages = [f'{d}#{m["page"]}' for d, m in zip(docs, meta)]
+        docs, pages = data.document_keys(idx), data.page_keys(idx)
         probs = softmax(raw)
         report[subset] = _metrics(probs, raw, y, pages, docs, labels)
         if subset == "engraved":

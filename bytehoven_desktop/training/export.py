@@ -55,8 +55,7 @@ def dev_logits(net: ResNet50, data_dir: Path, labels: list[str]) -> tuple[np.nda
     idx = np.array([i for i, m in enumerate(data.meta) if m["split"] == "dev" and m["kind"] != "scan"])
     _, logits = evaluate_rows(net, data, idx, labels)
     y = np.array([labels.index(data.meta[i]["composer"]) for i in idx])
-    pages = [f'{data.meta[i]["source"]}#{data.meta[i]["variant"]}#{data.meta[i]["page"]}' for i in idx]
-    return logits, y, pages
+    return logits, y, data.page_keys(idx)
 
 
 def export(checkpoint: Path, out: Path, data_dir: Path | None, corpus_sha256: str = "", name: str | None = None,

@@ -24,7 +24,10 @@ from .model import ResNet50
 def onnx_metadata(path: Path) -> dict[str, str]:
     import onnx
 
-    model = onnx.load(str(path), load_external_data=False)
+    return _metadata(onnx.load(str(path), load_external_data=False))
+
+
+def _metadata(model) -> dict[str, str]:
     return {p.key: p.value for p in model.metadata_props}
 
 
@@ -57,7 +60,7 @@ def net_from_onnx(path: Path, rows: np.ndarray | None = None) -> tuple[ResNet50,
     from onnx import numpy_helper
 
     model = onnx.load(str(path))
-    meta = {p.key: p.value for p in model.metadata_props}
+    meta = _metadata(model)
     labels = json.loads(meta["labels"])
     height, width = int(meta["input_height"]), int(meta["input_width"])
     init = {i.name: numpy_helper.to_array(i) for i in model.graph.initializer}

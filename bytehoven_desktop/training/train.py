@@ -38,6 +38,14 @@ class RowData:
     def where(self, **eq: str) -> np.ndarray:
         return np.array([i for i, m in enumerate(self.meta) if all(m[k] == v for k, v in eq.items())], np.int64)
 
+    def document_keys(self, idx: np.ndarray) -> list[str]:
+        """One key per engraved document of rows ``idx``: a source in one engraver and variant (the three
+        engravings of a score are three documents, as they are three PDFs to a user)."""
+        return [f'{m["source"]}#{m.get("engraver", "")}#{m["variant"]}' for m in (self.meta[i] for i in idx)]
+
+    def page_keys(self, idx: np.ndarray) -> list[str]:
+        return [f'{d}#{self.meta[i]["page"]}' for d, i in zip(self.document_keys(idx), idx)]
+
 
 def load_data(data: Path, in_memory: bool = True) -> RowData:
     info = json.loads((data / "dataset.json").read_text())
