@@ -145,8 +145,8 @@ def main() -> None:
     model = args.model or default_model_path(args.device)
     clf = Classifier(model, device=args.device, threads=args.threads, batch_size=args.batch)
     h, w = clf.input_size
-    print(f"model {clf.info.name} ({model.name}), input {h}x{w}, device {clf.device}, "
-          f"{args.threads} threads, batch {args.batch}")
+    print(f"model {clf.info.name} ({model.name}), input {h}x{w}, {clf.views} test-time view(s) per row, "
+          f"device {clf.device}, {args.threads} threads, batch {args.batch}")
     with tempfile.TemporaryDirectory() as tmp:
         pdf = make_pdf(Path(tmp) / "long.pdf", args.pages)
         small = make_pdf(Path(tmp) / "short.pdf", max(1, args.pages // 4))

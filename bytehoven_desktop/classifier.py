@@ -10,7 +10,9 @@ Everything needed to use a model correctly is read from the ONNX file's metadata
     temperature   calibrated softmax temperature (1.0 when absent)
 
 Optional: ``name`` (shown to users), ``abstain_threshold`` (confidence below which a
-document is reported as uncertain). A second output named ``cam`` (N x C x h x w), when
+document is reported as uncertain), ``test_views`` (how many views of each row are classified and
+their logits averaged, ``rowimage.row_views``; 1 when absent — the temperature and threshold were fitted
+with that many). A second output named ``cam`` (N x C x h x w), when
 present, gives class-activation maps.
 """
 
@@ -26,6 +28,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from .rowimage import MAX_VIEWS, row_views
 
 # ONNX Runtime 1.2x+ on Linux and macOS sends usage telemetry to Microsoft (1DS) and keeps a device
 # id and an event cache in ~/.cache/Microsoft. Scores are private and the program makes no network
@@ -55,6 +59,7 @@ class ModelInfo:
     std: float
     temperature: float = 1.0
     abstain_threshold: float | None = None
+    test_views: int = 1
     metadata: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
 
 
@@ -121,17 +126,28 @@ def read_model_info(path: Path, metadata: dict[str, str], sha256: str) -> ModelI
             std=float(metadata["std"]),
             temperature=float(metadata.get("temperature", "1.0")),
             abstain_threshold=float(thr) if thr not in (None, "") else None,
+            test_views=_views(metadata.get("test_views", "1")),
             metadata=dict(metadata),
         )
     except (ValueError, TypeError) as exc:
         raise ModelError(f"{path}: model metadata is invalid ({exc})") from None
 
 
+def _views(text: str) -> int:
+    views = int(text)
+    if not 1 <= views <= MAX_VIEWS:
+        raise ValueError(f"test_views must be 1..{MAX_VIEWS}")
+    return views
+
+
 class Classifier:
-    """A loaded model. Thread-safe for ``predict`` (ONNX Runtime sessions are)."""
+    """A loaded model. Thread-safe for ``predict`` (ONNX Runtime sessions are).
+
+    ``views``: test-time views per row, when not the model's own ``test_views`` (only to measure what
+    views are worth: the model's calibration was fitted with its own number)."""
 
     def __init__(self, model_path: str | os.PathLike[str] | None = None, device: str = "auto",
-                 threads: int | None = None, batch_size: int = 16):
+                 threads: int | None = None, batch_size: int = 16, views: int | None = None):
         if device not in DEVICES:
             raise ValueError(f"device must be one of {DEVICES}")
         ort = _import_ort()
@@ -176,6 +192,7 @@ class Classifier:
             self.notice = "CUDA is not usable on this machine (drivers or CUDA/cuDNN libraries missing); using the CPU"
         meta = self.session.get_modelmeta().custom_metadata_map
         self.info = read_model_info(path, meta, file_sha256(path))
+        self.views = _views(str(views)) if views is not None else self.info.test_views
         inputs = self.session.get_inputs()
         if len(inputs) != 1:
             raise ModelError(f"{path}: expected one input, found {len(inputs)}")
@@ -206,12 +223,14 @@ class Classifier:
         return x[:, None, :, :]
 
     def logits(self, rows: np.ndarray) -> np.ndarray:
-        """Raw logits for uint8 rows (N x H x W), in batches of ``batch_size``."""
+        """Raw logits for uint8 rows (N x H x W), in batches of ``batch_size`` images; with test-time
+        views, the mean of each row's views' logits."""
         if rows.ndim != 3 or rows.shape[1:] != self.input_size:
             raise ValueError(f"rows must be N x {self.input_size[0]} x {self.input_size[1]}, got {rows.shape}")
+        images = row_views(rows, self.views)
         out = []
-        for i in range(0, len(rows), self.batch_size):
-            batch = self._prepare(rows[i: i + self.batch_size])
+        for i in range(0, len(images), self.batch_size):
+            batch = self._prepare(images[i: i + self.batch_size])
             out.append(self._run([self._logits], {self._input: batch})[0])
         if not out:
             return np.zeros((0, len(self.labels)), np.float32)
@@ -219,7 +238,7 @@ class Classifier:
         if res.shape[1] != len(self.labels):
             raise ModelError(f"{self.info.path}: the model gives {res.shape[1]} scores but has "
                              f"{len(self.labels)} labels")
-        return res
+        return res.reshape(len(rows), self.views, -1).mean(axis=1)
 
     def _run(self, outputs: list[str], feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
         session = self.session

@@ -29,3 +29,31 @@ def rows_from_page(gray: np.ndarray, height: int, width: int) -> tuple[PageSyste
     frames = [found.frame_image(gray, i) for i in range(len(found.frames))]
     rows = np.stack([crop_row(frames[s.frame], s.box, height, width) for s in found.systems])
     return found, rows
+
+
+# Test-time views of a model input (``row_views``): the row itself, then the row with one end, both
+# ends or its top and bottom trimmed (left, right, top, bottom, as shares of the side). Training crops
+# jitter by several percent, so each view is one the model knows; pooled, no single edge of the
+# detected box decides the row.
+VIEW_TRIMS: tuple[tuple[float, float, float, float], ...] = (
+    (0.0, 0.0, 0.0, 0.0), (0.07, 0.0, 0.0, 0.0), (0.0, 0.07, 0.0, 0.0), (0.0, 0.0, 0.05, 0.05),
+    (0.035, 0.035, 0.0, 0.0))
+MAX_VIEWS = len(VIEW_TRIMS)
+
+
+def row_views(rows: np.ndarray, views: int) -> np.ndarray:
+    """Model inputs (N x h x w uint8) → their first ``views`` test-time views (N·views x h x w), the
+    views of a row adjacent (reshape to N x views x h x w)."""
+    if not 1 <= views <= MAX_VIEWS:
+        raise ValueError(f"views must be 1..{MAX_VIEWS}, got {views}")
+    if views == 1:
+        return rows
+    n, h, w = rows.shape
+    out = np.empty((n, views, h, w), np.uint8)
+    for v, (left, right, top, bottom) in enumerate(VIEW_TRIMS[:views]):
+        x0, x1 = round(left * w), w - round(right * w)
+        y0, y1 = round(top * h), h - round(bottom * h)
+        for i in range(n):
+            out[i, v] = rows[i] if (x0, y0, x1, y1) == (0, 0, w, h) else cv2.resize(
+                rows[i, y0:y1, x0:x1], (w, h), interpolation=cv2.INTER_LINEAR)
+    return out.reshape(n * views, h, w)

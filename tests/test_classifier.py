@@ -69,3 +69,16 @@ def test_model_faults_name_the_file(tmp_path: Path, case: str) -> None:
         clf = Classifier(path, device="cpu")
         clf.predict(np.zeros((1, 32, 192), np.uint8))
     assert str(path) in str(err.value)
+
+
+def test_row_views_trim_the_row_and_keep_its_size() -> None:
+    from bytehoven_desktop.rowimage import MAX_VIEWS, row_views
+
+    rows = np.random.default_rng(0).integers(0, 256, (3, 40, 256)).astype(np.uint8)
+    assert row_views(rows, 1) is rows
+    views = row_views(rows, MAX_VIEWS).reshape(3, MAX_VIEWS, 40, 256)
+    assert np.array_equal(views[:, 0], rows)  # the first view is the row itself
+    for v in range(1, MAX_VIEWS):
+        assert not np.array_equal(views[:, v], rows)
+    with pytest.raises(ValueError):
+        row_views(rows, MAX_VIEWS + 1)

@@ -228,3 +228,70 @@ def test_a_checkpoint_is_measured_per_engraver_on_the_held_out_rows(tmp_path: Pa
     assert report["scans"]["rows"] == sum(m["kind"] == "scan" and m["split"] != "train" for m in meta)
     assert 0.0 <= report["sink"]["max_sink_rate"] <= 1.0
     assert "| musescore |" in (tmp_path / "eval" / "report.md").read_text()
+
+
+def test_a_dataset_serves_another_input_size_and_a_model_pools_its_views(tmp_path: Path) -> None:
+    """The input-size pilots train from one build (the stored crops are resized), a model of another
+    size continues from a released one, and an exported model with test-time views pools them in the
+    app exactly as training measured them on dev."""
+    from bytehoven_desktop.classifier import Classifier
+    from bytehoven_desktop.rowimage import row_views
+    from bytehoven_desktop.training.evaluate import evaluate_checkpoint
+    from bytehoven_desktop.training.export import export
+    from bytehoven_desktop.training.train import train
+
+    h, w = 32, 160
+    rng = np.random.default_rng(7)
+    n = 30
+    rows = rng.integers(0, 256, (n, round(h * 1.5), round(w * 1.5))).astype(np.uint8)
+    meta = [{"index": i, "composer": ["bach", "chopin"][i % 2], "split": ["train", "dev", "test"][i % 3],
+             "kind": "symbolic", "variant": 0, "group": "g", "work_id": "w", "source": f"s{i // 4}", "page": i % 2,
+             "engraver": "verovio", "scan_look": 0} for i in range(n)]
+    data = _dataset(tmp_path / "data", rows, meta, h, w)
+    small = train(data, tmp_path / "small", samples=8, batch=8, threads=1, input_size=(24, 128))
+    assert json.loads((tmp_path / "small" / "config.json").read_text())["height"] == 24
+    released = tmp_path / "small.onnx"
+    report = export(small, released, data, name="small", views=3)
+    assert report["test_views"] == 3
+    clf = Classifier(released, device="cpu", threads=1)
+    assert clf.input_size == (24, 128) and clf.views == 3 and clf.info.metadata["test_views"] == "3"
+    x = rng.integers(0, 256, (4, 24, 128)).astype(np.uint8)
+    one = Classifier(released, device="cpu", threads=1, views=1)
+    want = one.logits(row_views(x, 3)).reshape(4, 3, -1).mean(axis=1)
+    assert np.allclose(clf.logits(x), want, atol=1e-4)
+    assert not np.allclose(one.logits(x), want, atol=1e-4)  # the views do change the answer
+    # The released small model grows to the dataset's own size in a new stage.
+    big = tmp_path / "big"
+    train(data, big, samples=8, batch=8, threads=1, init=released, warmup=1)
+    assert "its input 24x128 → 32x160" in (big / "train.log").read_text()
+    # A resumed run must keep its size.
+    with pytest.raises(SystemExit, match="trained at 24x128"):
+        train(data, tmp_path / "small", samples=16, batch=8, threads=1)
+    # Dev choices: an ONNX model measured on the dataset's rows, with and without its views.
+    dev = evaluate_checkpoint(released, data, tmp_path / "dev", split="dev")
+    assert dev["input"] == "24x128" and dev["test_views"] == 3
+    assert dev["engraved"]["rows"] == sum(m["split"] == "dev" for m in meta)
+    assert evaluate_checkpoint(released, data, tmp_path / "dev1", split="dev", views=1)["test_views"] == 1
+
+
+def test_a_time_budget_sets_the_length_of_the_schedule(tmp_path: Path) -> None:
+    """Pilots at equal CPU time: ``minutes`` replaces ``samples``; the length found from the first
+    steps' speed is kept in the checkpoint, so a resumed run keeps the same schedule."""
+    from bytehoven_desktop.training.train import TIMED_STEPS, train
+
+    h, w = 16, 64
+    rng = np.random.default_rng(9)
+    rows = rng.integers(0, 256, (20, 24, 96)).astype(np.uint8)
+    meta = [{"index": i, "composer": ["bach", "chopin"][i % 2], "split": "train" if i < 16 else "dev",
+             "kind": "symbolic", "variant": 0, "group": "g", "work_id": "w", "source": f"s{i}", "page": 1}
+            for i in range(20)]
+    data = _dataset(tmp_path / "data", rows, meta, h, w)
+    run = tmp_path / "run"
+    # A budget already spent by the timed steps: the schedule ends right after them.
+    train(data, run, samples=10_000, batch=2, threads=1, minutes=0.001, warmup=1)
+    log = (run / "train.log").read_text()
+    assert "time budget 0.001 min" in log and f"checkpoint step {2 * TIMED_STEPS + 1}:" in log
+    state = torch.load(run / "last.pt", map_location="cpu", weights_only=False)
+    assert state["total_steps"] == 2 * TIMED_STEPS + 1
+    train(data, run, samples=10_000, batch=2, threads=1, minutes=0.001, warmup=1)
+    assert f"resumed at step {2 * TIMED_STEPS + 1}/{2 * TIMED_STEPS + 1}" in (run / "train.log").read_text()

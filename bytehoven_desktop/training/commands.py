@@ -54,7 +54,15 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--leave-out-engraver", action="append", default=[], metavar="NAME",
                    help="train (and select on dev) without the rows of this engraver, e.g. musescore "
                         "(to measure how far the model carries to an engraver it never saw); repeatable")
+    t.add_argument("--input", type=_size, default=None, metavar="HxW",
+                   help="model input size when not the dataset's own, e.g. 40x256 from a 64x384 build "
+                        "(its stored crops are resized)")
     t.add_argument("--warmup", type=int, default=500, help="steps of linear learning-rate warm-up")
+    t.add_argument("--minutes", type=float, default=None, metavar="M",
+                   help="a budget of training-step time instead of --samples (pilots at equal CPU time): the "
+                        "schedule is sized from the first steps' speed; --samples stays an upper bound")
+    t.add_argument("--checkpoint-minutes", type=float, default=10.0, metavar="MINUTES",
+                   help="checkpoint (and measure dev rows) this often")
     t.add_argument("--stop-after", type=float, default=None, metavar="MINUTES",
                    help="checkpoint and stop after this long (continue later with the same command)")
 
@@ -64,6 +72,8 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--corpus", type=Path, default=None, help="corpus, to record its manifest hash")
     e.add_argument("--out", type=Path, required=True)
     e.add_argument("--name", default=None)
+    e.add_argument("--views", type=int, default=1, metavar="N",
+                   help="test-time views per row the app pools (calibrated on dev with as many)")
 
     q = sub.add_parser("quantize", help="static int8 QDQ model for CPU, calibrated on dev rows")
     q.add_argument("--model", type=Path, required=True)
@@ -75,7 +85,10 @@ def _parser() -> argparse.ArgumentParser:
     v.add_argument("--corpus", type=Path, default=None, help="the corpus folder (needed unless --checkpoint)")
     v.add_argument("--model", type=Path, default=None)
     v.add_argument("--checkpoint", type=Path, default=None,
-                   help="measure a training checkpoint on the held-out rows of --data instead (no export)")
+                   help="measure a training checkpoint (or an .onnx model) on the held-out rows of --data "
+                        "instead (no export; --split dev for choices)")
+    v.add_argument("--views", type=int, default=None, metavar="N",
+                   help="with --checkpoint: test-time views per row (default: the model's own, 1 for checkpoints)")
     v.add_argument("--data", type=Path, default=None, help="a dataset built by `bytehoven dataset`: its "
                    "engravings are reused and the rows cut into it (default: --work)")
     v.add_argument("--work", type=Path, default=Path("data/eval"))
@@ -91,6 +104,16 @@ def _parser() -> argparse.ArgumentParser:
     v.add_argument("--engraver-limit", action="append", default=[], metavar="NAME=N",
                    help="as for `bytehoven dataset`")
     return p
+
+
+def _size(text: str) -> tuple[int, int]:
+    try:
+        h, w = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected HEIGHTxWIDTH, e.g. 64x384") from None
+    if h < 16 or w < 16:
+        raise argparse.ArgumentTypeError(f"{text!r}: at least 16x16")
+    return h, w
 
 
 def _engraver_limits(items: Sequence[str]) -> dict[str, int]:
@@ -119,9 +142,9 @@ def main(argv: Sequence[str]) -> int:
         from .train import train
 
         train(args.data, args.run, args.samples, args.batch, args.lr, args.threads,
-              include_scans=not args.no_scans, stop_after_minutes=args.stop_after, init=args.init,
+              checkpoint_minutes=args.checkpoint_minutes, include_scans=not args.no_scans, stop_after_minutes=args.stop_after, init=args.init,
               warmup=args.warmup, transposed=not args.no_transposed, leave_out=tuple(args.leave_out_engraver),
-              precision=args.precision)
+              precision=args.precision, input_size=args.input, minutes=args.minutes)
         return 0
     if args.command == "export":
         from .corpus import manifest_sha256
@@ -130,7 +153,7 @@ def main(argv: Sequence[str]) -> int:
         sha = manifest_sha256(args.corpus) if args.corpus else json.loads(
             (args.data / "dataset.json").read_text()).get("corpus_manifest_sha256", "")
         report = export(args.checkpoint, args.out, args.data, sha, args.name,
-                        "bytehoven " + " ".join(shlex.quote(a) for a in argv))
+                        "bytehoven " + " ".join(shlex.quote(a) for a in argv), args.views)
         print(json.dumps(report, indent=1))
         return 0
     if args.command == "quantize":
@@ -144,7 +167,7 @@ def main(argv: Sequence[str]) -> int:
         if args.checkpoint is not None:
             if args.data is None:
                 raise SystemExit("evaluate --checkpoint needs --data (a dataset built by `bytehoven dataset`)")
-            evaluate_checkpoint(args.checkpoint, args.data, args.out, args.split)
+            evaluate_checkpoint(args.checkpoint, args.data, args.out, args.split, args.views)
             return 0
         if args.corpus is None:
             raise SystemExit("evaluate needs --corpus (or --checkpoint with --data)")

@@ -49,17 +49,21 @@ def lineage(checkpoint: Path, state: dict | None = None) -> list[dict]:
     return stages[::-1]
 
 
-def dev_logits(net: ResNet50, data_dir: Path, labels: list[str]) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """Logits, labels and page keys of every dev row (engraved and symbolic sources)."""
-    data = load_data(data_dir, in_memory=False)
+def dev_logits(net: ResNet50, data_dir: Path, labels: list[str], size: tuple[int, int], views: int = 1
+               ) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Logits, labels and page keys of every dev row (engraved and symbolic sources), at input ``size``
+    with ``views`` test-time views per row."""
+    data = load_data(data_dir, in_memory=False).at_size(size)
     idx = np.array([i for i, m in enumerate(data.meta) if m["split"] == "dev" and m["kind"] != "scan"])
-    _, logits = evaluate_rows(net, data, idx, labels)
+    _, logits = evaluate_rows(net, data, idx, labels, views=views)
     y = np.array([labels.index(data.meta[i]["composer"]) for i in idx])
     return logits, y, data.page_keys(idx)
 
 
 def export(checkpoint: Path, out: Path, data_dir: Path | None, corpus_sha256: str = "", name: str | None = None,
-           command: str | None = None) -> dict:
+           command: str | None = None, views: int = 1) -> dict:
+    """``views``: test-time views per row the app will classify and pool (metadata ``test_views``);
+    the temperature and the abstain threshold are fitted on dev with that many."""
     net, state = load_checkpoint(checkpoint)
     labels = state["labels"]
     meta = {
@@ -71,6 +75,7 @@ def export(checkpoint: Path, out: Path, data_dir: Path | None, corpus_sha256: st
         "std": str(state["std"]),
         "architecture": "ResNet50 (bottleneck [3,4,6,3], 1 grey channel, from scratch)",
         "corpus_manifest_sha256": corpus_sha256,
+        "test_views": str(views),
         "training_command": command or " ".join(shlex.quote(a) for a in sys.argv),
     }
     stages = lineage(checkpoint, state)
@@ -79,13 +84,13 @@ def export(checkpoint: Path, out: Path, data_dir: Path | None, corpus_sha256: st
     meta["training_stages"] = json.dumps(stages)
     report: dict = {}
     if data_dir is not None:
-        logits, y, pages = dev_logits(net, data_dir, labels)
+        logits, y, pages = dev_logits(net, data_dir, labels, (state["height"], state["width"]), views)
         t = fit_temperature(logits, y)
         probs_raw = _softmax(logits)
         probs = _softmax(logits / t)
         thr = abstain_threshold(probs, y, pages)
         meta.update(temperature=f"{t:.4f}", abstain_threshold=f"{thr:.4f}")
-        report = {"dev_rows": int(len(y)), "dev_row_top1": float((probs.argmax(1) == y).mean()),
+        report = {"dev_rows": int(len(y)), "test_views": views, "dev_row_top1": float((probs.argmax(1) == y).mean()),
                   "temperature": t, "ece_before": ece(probs_raw, y), "ece_after": ece(probs, y),
                   "abstain_threshold": thr}
     x = torch.zeros(2, 1, state["height"], state["width"])

@@ -13,7 +13,7 @@ import json
 import math
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Sequence
 
@@ -26,6 +26,7 @@ from .model import ResNet50
 from .precision import autocast
 
 MEAN, STD = 0.8, 0.3  # grey rows are mostly white paper
+TIMED_STEPS = 20  # with a time budget: steps skipped, then steps timed, to set the schedule's length
 
 
 @dataclass
@@ -34,6 +35,13 @@ class RowData:
     meta: list[dict[str, str]]
     height: int
     width: int
+
+    def at_size(self, size: tuple[int, int] | None) -> "RowData":
+        """The same rows fed to a model of another input size (height, width): the stored crops are
+        resized to it (``augment``/``center``), so one dataset serves several input sizes."""
+        if size is None or tuple(size) == (self.height, self.width):
+            return self
+        return replace(self, height=int(size[0]), width=int(size[1]))
 
     def where(self, **eq: str) -> np.ndarray:
         return np.array([i for i, m in enumerate(self.meta) if all(m[k] == v for k, v in eq.items())], np.int64)
@@ -76,14 +84,19 @@ def to_tensor(batch: np.ndarray) -> torch.Tensor:
     return ((x - MEAN) / STD)[:, None].contiguous(memory_format=torch.channels_last)
 
 
-def evaluate_rows(net: ResNet50, data: RowData, idx: np.ndarray, labels: list[str], batch: int = 128) -> tuple[float, np.ndarray]:
-    """Top-1 accuracy and logits of rows ``idx`` (centre crops)."""
+def evaluate_rows(net: ResNet50, data: RowData, idx: np.ndarray, labels: list[str], batch: int = 128,
+                  views: int = 1) -> tuple[float, np.ndarray]:
+    """Top-1 accuracy and logits of rows ``idx`` (centre crops; with ``views``, the mean logits of each
+    row's test-time views, as the app's ``Classifier`` pools them)."""
+    from ..rowimage import row_views
+
     net.eval()
     out = []
     with torch.no_grad():
         for i in range(0, len(idx), batch):
             b = np.stack([center(data.rows[j], data.height, data.width) for j in idx[i: i + batch]])
-            out.append(net(to_tensor(b)).float().numpy())
+            z = net(to_tensor(row_views(b, views))).float().numpy()
+            out.append(z.reshape(len(b), views, -1).mean(axis=1))
     net.train()
     logits = np.concatenate(out) if out else np.zeros((0, len(labels)), np.float32)
     y = np.array([labels.index(data.meta[j]["composer"]) for j in idx])
@@ -95,7 +108,8 @@ def train(data_dir: Path, run: Path, samples: int, batch: int = 32, lr: float = 
           checkpoint_minutes: float = 10.0, dev_rows: int = 3000, include_scans: bool = True,
           seed: int = 0, stop_after_minutes: float | None = None, init: Path | None = None,
           warmup: int = 500, transposed: bool = True, leave_out: Sequence[str] = (),
-          precision: str = "bf16") -> Path:
+          precision: str = "bf16", input_size: tuple[int, int] | None = None,
+          minutes: float | None = None) -> Path:
     """Train (or continue) a run; ``init`` starts a new run from another run's weights.
 
     A second stage with its own learning-rate schedule is how a model grows in chunks: the
@@ -106,6 +120,11 @@ def train(data_dir: Path, run: Path, samples: int, batch: int = 32, lr: float = 
     to an engraver it never saw. ``init`` may also be a released ONNX model (``onnx_weights``): the
     lineage goes on from the shipped weights on a machine that has no checkpoints. ``precision``: bf16
     autocast was 1.8x fp32 per step on the AVX-512-BF16 CPUs here (``bench/bench_train_step.py``).
+    ``input_size``: (height, width) of the model input when it is not the dataset's own; a ResNet ends
+    in global pooling, so ``init`` may come from a model of another input size (fine-tuned at the new one).
+    ``minutes``: a budget of training-step time instead of ``samples`` (pilots at equal CPU time): the
+    schedule's length is set from the throughput of the first steps and kept in the checkpoint (dev
+    checks are not counted); ``samples`` stays an upper bound.
     """
     run.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(threads)
@@ -117,7 +136,7 @@ def train(data_dir: Path, run: Path, samples: int, batch: int = 32, lr: float = 
         log.write(line + "\n")
         log.flush()
 
-    data = load_data(data_dir)
+    data = load_data(data_dir).at_size(input_size)
     labels = sorted({m["composer"] for m in data.meta})
     kinds = {"symbolic", "engraved"} | ({"scan"} if include_scans else set())
     train_idx = np.array([i for i, m in enumerate(data.meta) if m["split"] == "train" and m["kind"] in kinds])
@@ -140,6 +159,7 @@ def train(data_dir: Path, run: Path, samples: int, batch: int = 32, lr: float = 
     opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=0.05)
     total_steps = max(1, samples // batch)
     warm = min(warmup, total_steps // 10 + 1)
+    timed = minutes is not None  # the length is not known until the first steps are timed
 
     def lr_at(step: int) -> float:
         if step < warm:
@@ -154,8 +174,13 @@ def train(data_dir: Path, run: Path, samples: int, batch: int = 32, lr: float = 
         net.load_state_dict(state["model"])
         opt.load_state_dict(state["opt"])
         step, best = state["step"], state["best"]
+        if timed and state.get("total_steps"):
+            total_steps, timed = int(state["total_steps"]), False
         if state.get("labels") != labels:
             raise SystemExit(f"{ck}: trained on other labels; use a new --run folder")
+        if (state["height"], state["width"]) != (data.height, data.width):
+            raise SystemExit(f"{ck}: trained at {state['height']}x{state['width']}, asked for "
+                             f"{data.height}x{data.width}; use the same --input or a new --run folder")
         say(f"resumed at step {step}/{total_steps} (best dev {best:.4f})")
     else:
         if init is not None and init.suffix == ".onnx":
@@ -167,11 +192,11 @@ def train(data_dir: Path, run: Path, samples: int, batch: int = 32, lr: float = 
             released, meta = net_from_onnx(init, to_tensor(stats_rows))
             if json.loads(meta["labels"]) != labels:
                 raise SystemExit(f"{init}: trained on other labels")
-            if (int(meta["input_height"]), int(meta["input_width"])) != (data.height, data.width):
-                raise SystemExit(f"{init}: input {meta['input_height']}x{meta['input_width']}, "
-                                 f"the dataset's rows are {data.height}x{data.width}")
             net.load_state_dict(released.state_dict())
-            say(f"initialised from released model {init} ({meta.get('name')}, {meta.get('training_steps')} steps)")
+            resized = (int(meta["input_height"]), int(meta["input_width"])) != (data.height, data.width)
+            say(f"initialised from released model {init} ({meta.get('name')}, {meta.get('training_steps')} steps)"
+                + (f", its input {meta['input_height']}x{meta['input_width']} → {data.height}x{data.width}"
+                   if resized else ""))
         elif init is not None:
             state = torch.load(init, map_location="cpu", weights_only=False)
             if state.get("labels") != labels:
@@ -184,12 +209,14 @@ def train(data_dir: Path, run: Path, samples: int, batch: int = 32, lr: float = 
         "data": str(data_dir), "samples": samples, "batch": batch, "lr": lr, "labels": labels,
         "height": data.height, "width": data.width, "mean": MEAN, "std": STD, "seed": seed,
         "include_scans": include_scans, "init": str(init) if init else None, "warmup": warmup,
-        "transposed": transposed, "leave_out_engravers": list(leave_out), "precision": precision}, indent=1))
+        "transposed": transposed, "leave_out_engravers": list(leave_out), "precision": precision,
+        "minutes": minutes}, indent=1))
 
     def save(path: Path) -> None:
         tmp = path.with_suffix(".tmp")
         torch.save({"model": net.state_dict(), "opt": opt.state_dict(), "step": step, "best": best,
-                    "labels": labels, "height": data.height, "width": data.width, "mean": MEAN, "std": STD}, tmp)
+                    "labels": labels, "height": data.height, "width": data.width, "mean": MEAN, "std": STD,
+                    "total_steps": None if timed else total_steps}, tmp)
         os.replace(tmp, path)
 
     rng = np.random.default_rng(seed + step)
@@ -210,6 +237,14 @@ def train(data_dir: Path, run: Path, samples: int, batch: int = 32, lr: float = 
         loss.backward()
         opt.step()
         step += 1
+        if timed and seen + 1 == TIMED_STEPS:
+            # The first steps (allocations, caches) are slower; time the ones after them.
+            t_timed = time.time()
+        if timed and seen + 1 == 2 * TIMED_STEPS:
+            per_step = (time.time() - t_timed) / TIMED_STEPS
+            total_steps = min(total_steps, step + int((minutes * 60 - (time.time() - t_start)) / per_step))
+            total_steps, timed = max(total_steps, step + 1), False
+            say(f"time budget {minutes:g} min at {per_step:.2f} s/step: {total_steps} steps of {batch}")
         run_loss += float(loss.detach())
         run_acc += float((logits.argmax(1) == yb).float().mean())
         seen += 1
