@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bytehoven_desktop.training.model import ResNet50  # noqa: E402
-from bytehoven_desktop.training.precision import autocast  # noqa: E402
+from bytehoven_desktop.training.precision import autocast, resolve  # noqa: E402
 
 
 def cpu_flags() -> str:
@@ -70,7 +70,8 @@ def main() -> None:
     ap.add_argument("--no-compile", action="store_true")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    print(f"torch {torch.__version__}, {args.threads} threads, batch {args.batch}, CPU flags: {cpu_flags()}")
+    print(f"torch {torch.__version__}, {args.threads} threads, batch {args.batch}, CPU flags: {cpu_flags()}; "
+          f"train --precision auto takes {resolve('auto')} here")
     results = []
     for size in args.sizes.split(","):
         h, w = (int(v) for v in size.lower().split("x"))

@@ -295,3 +295,17 @@ def test_a_time_budget_sets_the_length_of_the_schedule(tmp_path: Path) -> None:
     assert state["total_steps"] == 2 * TIMED_STEPS + 1
     train(data, run, samples=10_000, batch=2, threads=1, minutes=0.001, warmup=1)
     assert f"resumed at step {2 * TIMED_STEPS + 1}/{2 * TIMED_STEPS + 1}" in (run / "train.log").read_text()
+
+
+def test_auto_precision_takes_bf16_only_where_the_cpu_has_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Emulated bf16 was 15x slower than fp32 on an AVX2-only CPU: auto must not pick it there."""
+    from bytehoven_desktop.training import precision
+
+    assert precision.resolve("auto") == ("bf16" if precision.native_bf16() else "fp32")  # this machine
+    monkeypatch.setattr(precision, "native_bf16", lambda: False)
+    assert precision.resolve("auto") == "fp32"
+    monkeypatch.setattr(precision, "native_bf16", lambda: True)
+    assert precision.resolve("auto") == "bf16"
+    assert precision.resolve("fp32") == "fp32" and precision.resolve("bf16") == "bf16"
+    with pytest.raises(ValueError):
+        precision.resolve("fp16")

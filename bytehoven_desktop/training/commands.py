@@ -47,8 +47,9 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--init", type=Path, default=None, metavar="CHECKPOINT",
                    help="start a new run from this checkpoint's weights (a later training stage); a released "
                         ".onnx model works too")
-    t.add_argument("--precision", choices=("bf16", "fp32"), default="bf16",
-                   help="bf16 autocast (default; 1.8x fp32 on these CPUs) or fp32")
+    t.add_argument("--precision", choices=("auto", "bf16", "fp32"), default="auto",
+                   help="auto (default): bf16 autocast where the CPU has native bf16 (AVX512-BF16, AMX; 1.8x fp32), "
+                        "else fp32 (emulated bf16 was 15x slower on an AVX2 CPU)")
     t.add_argument("--no-transposed", action="store_true",
                    help="leave out rows of transposed engravings (to measure what transposition adds)")
     t.add_argument("--leave-out-engraver", action="append", default=[], metavar="NAME",

@@ -148,7 +148,9 @@ def subset_metrics(probs: np.ndarray, raw: np.ndarray, y: np.ndarray, pages: Seq
 
 def report_markdown(report: dict) -> str:
     """The accuracy table (rows / pages / documents, top-1 and top-3) and the sink rates."""
-    lines = [f"Model {report['model']['name']}, {report['split']} groups (scans: dev + test groups).", "",
+    scans = report.get("scan_splits", "dev + test")
+    extra = "".join(f", {k.replace('_', ' ')} {report[k]}" for k in ("input", "test_views") if k in report)
+    lines = [f"Model {report['model']['name']}{extra}, {report['split']} groups (scans: {scans} groups).", "",
              "| subset | rows | row top-1 | row top-3 | pages | page top-1 | page top-3 | documents | doc top-1 | doc top-3 |",
              "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for name in ("engraved", *ENGRAVER_KINDS[:-1], "scans"):
@@ -257,7 +259,8 @@ def evaluate_checkpoint(model: Path, data_dir: Path, out: Path, split: str = "te
             return evaluate_rows(net, data, idx, labels, views=views)[1]
     data = load_data(data_dir, in_memory=False).at_size(size)
     report: dict = {"model": {"name": name, "sha256": ""}, "split": split, "data": str(data_dir),
-                    "input": f"{size[0]}x{size[1]}", "test_views": views}
+                    "input": f"{size[0]}x{size[1]}", "test_views": views,
+                    "scan_splits": "dev" if split == "dev" else "dev + test"}
     subsets = (("engraved", lambda m: m["split"] == split and m["kind"] != "scan" and m.get("scan_look", "0") != "1"),
                # Choices made on dev see only dev scans; the test report has dev and test scans, as ``evaluate``.
                ("scans", lambda m: m["kind"] == "scan" and m["split"] in (("dev",) if split == "dev" else ("dev", "test"))))

@@ -23,7 +23,7 @@ import torch.nn.functional as F
 
 from .augment import augment, center
 from .model import ResNet50
-from .precision import autocast
+from .precision import autocast, resolve
 
 MEAN, STD = 0.8, 0.3  # grey rows are mostly white paper
 TIMED_STEPS = 20  # with a time budget: steps skipped, then steps timed, to set the schedule's length
@@ -108,7 +108,7 @@ def train(data_dir: Path, run: Path, samples: int, batch: int = 32, lr: float = 
           checkpoint_minutes: float = 10.0, dev_rows: int = 3000, include_scans: bool = True,
           seed: int = 0, stop_after_minutes: float | None = None, init: Path | None = None,
           warmup: int = 500, transposed: bool = True, leave_out: Sequence[str] = (),
-          precision: str = "bf16", input_size: tuple[int, int] | None = None,
+          precision: str = "auto", input_size: tuple[int, int] | None = None,
           minutes: float | None = None) -> Path:
     """Train (or continue) a run; ``init`` starts a new run from another run's weights.
 
@@ -119,7 +119,8 @@ def train(data_dir: Path, run: Path, samples: int, batch: int = 32, lr: float = 
     (``rows.csv`` column ``engraver``), from training and from dev, to measure how far a model carries
     to an engraver it never saw. ``init`` may also be a released ONNX model (``onnx_weights``): the
     lineage goes on from the shipped weights on a machine that has no checkpoints. ``precision``: bf16
-    autocast was 1.8x fp32 per step on the AVX-512-BF16 CPUs here (``bench/bench_train_step.py``).
+    autocast was 1.8x fp32 per step on an AVX512-BF16 CPU and 15x slower on an AVX2-only one
+    (``bench/bench_train_step.py``); ``auto`` takes bf16 only where the CPU has it natively.
     ``input_size``: (height, width) of the model input when it is not the dataset's own; a ResNet ends
     in global pooling, so ``init`` may come from a model of another input size (fine-tuned at the new one).
     ``minutes``: a budget of training-step time instead of ``samples`` (pilots at equal CPU time): the
@@ -128,6 +129,7 @@ def train(data_dir: Path, run: Path, samples: int, batch: int = 32, lr: float = 
     """
     run.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(threads)
+    precision = resolve(precision)
     log = (run / "train.log").open("a")
 
     def say(msg: str) -> None:
@@ -204,7 +206,7 @@ def train(data_dir: Path, run: Path, samples: int, batch: int = 32, lr: float = 
             net.load_state_dict(state["model"])
             say(f"initialised from {init} (its step {state['step']}, dev {state['best']:.4f})")
         say(f"start: {len(train_idx)} train rows, {len(dev_idx)} dev rows, {len(labels)} composers, "
-            f"counts {dict(zip(labels, counts.astype(int).tolist()))}, {total_steps} steps of {batch}")
+            f"counts {dict(zip(labels, counts.astype(int).tolist()))}, {total_steps} steps of {batch}, {precision}")
     (run / "config.json").write_text(json.dumps({
         "data": str(data_dir), "samples": samples, "batch": batch, "lr": lr, "labels": labels,
         "height": data.height, "width": data.width, "mean": MEAN, "std": STD, "seed": seed,
