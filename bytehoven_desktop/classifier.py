@@ -133,8 +133,8 @@ def read_model_info(path: Path, metadata: dict[str, str], sha256: str) -> ModelI
         raise ModelError(f"{path}: model metadata is invalid ({exc})") from None
 
 
-def _views(text: str) -> int:
-    views = int(text)
+def _views(value: int | str) -> int:
+    views = int(value)
     if not 1 <= views <= MAX_VIEWS:
         raise ValueError(f"test_views must be 1..{MAX_VIEWS}")
     return views
@@ -192,7 +192,7 @@ class Classifier:
             self.notice = "CUDA is not usable on this machine (drivers or CUDA/cuDNN libraries missing); using the CPU"
         meta = self.session.get_modelmeta().custom_metadata_map
         self.info = read_model_info(path, meta, file_sha256(path))
-        self.views = _views(str(views)) if views is not None else self.info.test_views
+        self.views = _views(views) if views is not None else self.info.test_views
         inputs = self.session.get_inputs()
         if len(inputs) != 1:
             raise ModelError(f"{path}: expected one input, found {len(inputs)}")

@@ -143,7 +143,8 @@ def main(argv: Sequence[str]) -> int:
         from .train import train
 
         train(args.data, args.run, args.samples, args.batch, args.lr, args.threads,
-              checkpoint_minutes=args.checkpoint_minutes, include_scans=not args.no_scans, stop_after_minutes=args.stop_after, init=args.init,
+              checkpoint_minutes=args.checkpoint_minutes, include_scans=not args.no_scans,
+              stop_after_minutes=args.stop_after, init=args.init,
               warmup=args.warmup, transposed=not args.no_transposed, leave_out=tuple(args.leave_out_engraver),
               precision=args.precision, input_size=args.input, minutes=args.minutes)
         return 0

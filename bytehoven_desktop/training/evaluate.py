@@ -238,15 +238,14 @@ def evaluate_checkpoint(model: Path, data_dir: Path, out: Path, split: str = "te
     exporting (checkpoints uncalibrated; engraved rows without the synthetic scan look, as in
     ``evaluate``). The leave-one-engraver-out runs, the input-size pilots (a dataset serves any input
     size: its stored crops are resized) and test-time views (``views``) are compared this way, on dev."""
-    from .train import evaluate_rows, load_data
+    from .augment import center
+    from .train import RowData, evaluate_rows, load_data
 
     if model.suffix == ".onnx":
         clf = Classifier(model, device="cpu", batch_size=64, views=views)
         labels, size, name, views = list(clf.labels), clf.input_size, clf.info.name, clf.views
 
-        def logits_of(idx: np.ndarray) -> np.ndarray:
-            from .augment import center
-
+        def logits_of(data: RowData, idx: np.ndarray) -> np.ndarray:
             return np.concatenate([clf.logits(np.stack([center(data.rows[j], *size) for j in idx[i: i + 512]]))
                                    for i in range(0, len(idx), 512)])
     else:
@@ -255,22 +254,22 @@ def evaluate_checkpoint(model: Path, data_dir: Path, out: Path, split: str = "te
         net, state = load_checkpoint(model)
         labels, size, name, views = state["labels"], (state["height"], state["width"]), str(model), views or 1
 
-        def logits_of(idx: np.ndarray) -> np.ndarray:
+        def logits_of(data: RowData, idx: np.ndarray) -> np.ndarray:
             return evaluate_rows(net, data, idx, labels, views=views)[1]
     data = load_data(data_dir, in_memory=False).at_size(size)
+    # Choices made on dev see only dev scans; the test report has dev and test scans, as ``evaluate``.
+    scan_splits = ("dev",) if split == "dev" else ("dev", "test")
     report: dict = {"model": {"name": name, "sha256": ""}, "split": split, "data": str(data_dir),
-                    "input": f"{size[0]}x{size[1]}", "test_views": views,
-                    "scan_splits": "dev" if split == "dev" else "dev + test"}
+                    "input": f"{size[0]}x{size[1]}", "test_views": views, "scan_splits": " + ".join(scan_splits)}
     subsets = (("engraved", lambda m: m["split"] == split and m["kind"] != "scan" and m.get("scan_look", "0") != "1"),
-               # Choices made on dev see only dev scans; the test report has dev and test scans, as ``evaluate``.
-               ("scans", lambda m: m["kind"] == "scan" and m["split"] in (("dev",) if split == "dev" else ("dev", "test"))))
+               ("scans", lambda m: m["kind"] == "scan" and m["split"] in scan_splits))
     out.mkdir(parents=True, exist_ok=True)
     for subset, keep in subsets:
         idx = np.array([i for i, m in enumerate(data.meta) if keep(m) and m["composer"] in labels], np.int64)
         if not len(idx):
             report[subset] = {"rows": 0}
             continue
-        raw = logits_of(idx)
+        raw = logits_of(data, idx)
         meta = [data.meta[i] for i in idx]
         y = np.array([labels.index(m["composer"]) for m in meta])
         docs, pages = data.document_keys(idx), data.page_keys(idx)

@@ -239,17 +239,17 @@ def train(data_dir: Path, run: Path, samples: int, batch: int = 32, lr: float = 
         loss.backward()
         opt.step()
         step += 1
-        if timed and seen + 1 == TIMED_STEPS:
+        run_loss += float(loss.detach())
+        run_acc += float((logits.argmax(1) == yb).float().mean())
+        seen += 1
+        if timed and seen == TIMED_STEPS:
             # The first steps (allocations, caches) are slower; time the ones after them.
             t_timed = time.time()
-        if timed and seen + 1 == 2 * TIMED_STEPS:
+        if timed and seen == 2 * TIMED_STEPS:
             per_step = (time.time() - t_timed) / TIMED_STEPS
             total_steps = min(total_steps, step + int((minutes * 60 - (time.time() - t_start)) / per_step))
             total_steps, timed = max(total_steps, step + 1), False
             say(f"time budget {minutes:g} min at {per_step:.2f} s/step: {total_steps} steps of {batch}")
-        run_loss += float(loss.detach())
-        run_acc += float((logits.argmax(1) == yb).float().mean())
-        seen += 1
         if step % 50 == 0:
             rate = seen * batch / max(1e-9, time.time() - t_start)
             say(f"step {step}/{total_steps} loss {run_loss / 50:.3f} acc {run_acc / 50:.3f} lr {lr_at(step):.2e} "
