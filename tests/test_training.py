@@ -309,3 +309,39 @@ def test_auto_precision_takes_bf16_only_where_the_cpu_has_it(monkeypatch: pytest
     assert precision.resolve("fp32") == "fp32" and precision.resolve("bf16") == "bf16"
     with pytest.raises(ValueError):
         precision.resolve("fp16")
+
+
+def test_cutmix_pastes_a_band_of_another_row_and_mixes_the_target_by_its_width(tmp_path: Path) -> None:
+    from bytehoven_desktop.training.augment import cutmix_rows
+    from bytehoven_desktop.training.train import train
+
+    xb = np.stack([np.full((8, 50), 10 * (i + 1), np.uint8) for i in range(6)])
+    yb = np.array([0, 1, 2, 0, 1, 2])
+    mixed, targets = cutmix_rows(xb, yb, 3, np.random.default_rng(0), p=1.0)
+    assert np.allclose(targets.sum(1), 1.0)
+    changed = 0
+    for i in range(6):
+        foreign = mixed[i] != xb[i]
+        cols = np.flatnonzero(foreign.any(0))
+        if len(cols) == 0:  # its partner was itself
+            assert targets[i, yb[i]] == 1.0
+            continue
+        changed += 1
+        # One contiguous full-height band, 20-50 % of the width, taken from a single other row.
+        assert foreign[:, cols].all() and cols[-1] - cols[0] + 1 == len(cols) and 10 <= len(cols) <= 25
+        (donor,) = {int(v) // 10 - 1 for v in np.unique(mixed[i][:, cols])}
+        lam = len(cols) / 50
+        if yb[donor] != yb[i]:
+            assert targets[i, yb[i]] == pytest.approx(1 - lam) and targets[i, yb[donor]] == pytest.approx(lam)
+    assert changed >= 4
+    untouched, t0 = cutmix_rows(xb, yb, 3, np.random.default_rng(0), p=0.0)
+    assert (untouched == xb).all() and (t0.argmax(1) == yb).all()
+
+    h, w = 16, 64
+    rows = np.random.default_rng(3).integers(0, 256, (12, 24, 96)).astype(np.uint8)
+    meta = [{"index": i, "composer": ["bach", "chopin"][i % 2], "split": "train" if i < 8 else "dev",
+             "kind": "symbolic", "variant": 0, "group": "g", "work_id": "w", "source": f"s{i}", "page": 1}
+            for i in range(12)]
+    run = tmp_path / "run"
+    train(_dataset(tmp_path / "data", rows, meta, h, w), run, samples=16, batch=4, threads=1, cutmix=0.5, warmup=1)
+    assert json.loads((run / "config.json").read_text())["cutmix"] == 0.5 and (run / "best.pt").exists()

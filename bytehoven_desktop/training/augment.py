@@ -59,3 +59,31 @@ def augment(row: np.ndarray, height: int, width: int, rng: np.random.Generator) 
         thr = rng.uniform(0.45, 0.65) * (ink + paper)
         img = np.where(img < thr, 0, 255).astype(np.uint8)
     return img
+
+
+def cutmix_rows(xb: np.ndarray, yb: np.ndarray, n_classes: int, rng: np.random.Generator,
+                p: float = 0.5) -> tuple[np.ndarray, np.ndarray]:
+    """Horizontal CutMix between the rows of a batch: a span of measures from another row.
+
+    A row is music read left to right, so the cut is a full-height band (a few bars of
+    another piece pasted in), not a square patch; the target is the two composers in
+    proportion to the band's width. It keeps a model from naming a composer from one
+    local figure or from a look that covers a whole row. ``xb``: (N, H, W) uint8 model
+    inputs; returns the mixed batch and (N, n_classes) float32 targets.
+    """
+    n, _, width = xb.shape
+    targets = np.zeros((n, n_classes), np.float32)
+    targets[np.arange(n), yb] = 1.0
+    out = xb.copy()
+    partner = rng.permutation(n)
+    for i in np.flatnonzero(rng.random(n) < p):
+        j = partner[i]
+        if j == i:
+            continue
+        cut = int(round(rng.uniform(0.2, 0.5) * width))
+        x0 = int(rng.integers(0, width - cut + 1))
+        out[i, :, x0:x0 + cut] = xb[j, :, x0:x0 + cut]
+        lam = cut / width
+        targets[i] *= 1.0 - lam
+        targets[i, yb[j]] += lam
+    return out, targets

@@ -62,6 +62,9 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--minutes", type=float, default=None, metavar="M",
                    help="a budget of training-step time instead of --samples (pilots at equal CPU time): the "
                         "schedule is sized from the first steps' speed; --samples stays an upper bound")
+    t.add_argument("--cutmix", type=float, default=0.0, metavar="P",
+                   help="share of training rows that get a band of another row (a few bars) pasted in, "
+                        "their target mixed by the band's width (a regulariser; 0 = off)")
     t.add_argument("--checkpoint-minutes", type=float, default=10.0, metavar="MINUTES",
                    help="checkpoint (and measure dev rows) this often")
     t.add_argument("--stop-after", type=float, default=None, metavar="MINUTES",
@@ -146,7 +149,8 @@ def main(argv: Sequence[str]) -> int:
               checkpoint_minutes=args.checkpoint_minutes, include_scans=not args.no_scans,
               stop_after_minutes=args.stop_after, init=args.init,
               warmup=args.warmup, transposed=not args.no_transposed, leave_out=tuple(args.leave_out_engraver),
-              precision=args.precision, input_size=args.input, minutes=args.minutes)
+              precision=args.precision, input_size=args.input, minutes=args.minutes,
+              cutmix=args.cutmix)
         return 0
     if args.command == "export":
         from .corpus import manifest_sha256

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .augment import augment, center
+from .augment import augment, center, cutmix_rows
 from .model import ResNet50
 from .precision import autocast, resolve
 
@@ -109,7 +109,7 @@ def train(data_dir: Path, run: Path, samples: int, batch: int = 32, lr: float = 
           seed: int = 0, stop_after_minutes: float | None = None, init: Path | None = None,
           warmup: int = 500, transposed: bool = True, leave_out: Sequence[str] = (),
           precision: str = "auto", input_size: tuple[int, int] | None = None,
-          minutes: float | None = None) -> Path:
+          minutes: float | None = None, cutmix: float = 0.0) -> Path:
     """Train (or continue) a run; ``init`` starts a new run from another run's weights.
 
     A second stage with its own learning-rate schedule is how a model grows in chunks: the
@@ -125,7 +125,8 @@ def train(data_dir: Path, run: Path, samples: int, batch: int = 32, lr: float = 
     in global pooling, so ``init`` may come from a model of another input size (fine-tuned at the new one).
     ``minutes``: a budget of training-step time instead of ``samples`` (pilots at equal CPU time): the
     schedule's length is set from the throughput of the first steps and kept in the checkpoint (dev
-    checks are not counted); ``samples`` stays an upper bound.
+    checks are not counted); ``samples`` stays an upper bound. ``cutmix``: the share of rows that get
+    a band of another row pasted in (``augment.cutmix_rows``), a regulariser.
     """
     run.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(threads)
@@ -212,7 +213,7 @@ def train(data_dir: Path, run: Path, samples: int, batch: int = 32, lr: float = 
         "height": data.height, "width": data.width, "mean": MEAN, "std": STD, "seed": seed,
         "include_scans": include_scans, "init": str(init) if init else None, "warmup": warmup,
         "transposed": transposed, "leave_out_engravers": list(leave_out), "precision": precision,
-        "minutes": minutes}, indent=1))
+        "minutes": minutes, "cutmix": cutmix}, indent=1))
 
     def save(path: Path) -> None:
         tmp = path.with_suffix(".tmp")
@@ -232,9 +233,13 @@ def train(data_dir: Path, run: Path, samples: int, batch: int = 32, lr: float = 
         pick = rng.choice(train_idx, batch, p=w)
         xb = np.stack([augment(data.rows[j], data.height, data.width, rng) for j in pick])
         yb = torch.from_numpy(y_all[pick])
+        target: torch.Tensor = yb
+        if cutmix > 0:
+            xb, soft = cutmix_rows(xb, y_all[pick], len(labels), rng, p=cutmix)
+            target = torch.from_numpy(soft)
         with autocast(precision):
             logits = net(to_tensor(xb))
-            loss = F.cross_entropy(logits.float(), yb, label_smoothing=0.1)
+            loss = F.cross_entropy(logits.float(), target, label_smoothing=0.1)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
