@@ -91,6 +91,9 @@ class ResultsFile:
         # Paths whose result has no content hash (the file could not be read at all): on resume
         # they are not reported a second time while they still cannot be read.
         self.done_paths: set[str] = set()
+        # On resume a CSV keeps its own header: appending rows of other columns (a file written by
+        # an older version, or with other labels) would shift every value under the wrong heading.
+        self._header: list[str] | None = None
         if resume and path.exists():
             self._load_and_repair()
             mode = "a"
@@ -105,11 +108,11 @@ class ResultsFile:
             self._fh.flush()
 
     def _fields(self) -> list[str]:
-        return list(CSV_FIELDS) + ["sha256"] + [f"p_{c}" for c in self.labels]
+        return self._header or list(CSV_FIELDS) + ["sha256"] + [f"p_{c}" for c in self.labels]
 
     def _csv_line(self, doc: dict[str, Any] | None) -> str:
         buf = io.StringIO()
-        w = csv.DictWriter(buf, fieldnames=self._fields())
+        w = csv.DictWriter(buf, fieldnames=self._fields(), extrasaction="ignore")
         if doc is None:
             w.writeheader()
         else:
@@ -130,8 +133,10 @@ class ResultsFile:
             data = data[:end]
         text = data.decode("utf-8", errors="surrogateescape")
         if self.csv:
-            for row in csv.DictReader(io.StringIO(text)):
+            reader = csv.DictReader(io.StringIO(text))
+            for row in reader:
                 self._mark(row)
+            self._header = list(reader.fieldnames or []) or None
         else:
             # Split on "\n" only: str.splitlines() also splits on characters a name may hold.
             for line in text.split("\n"):

@@ -236,7 +236,7 @@ def document_from_json(doc: dict[str, Any]) -> DocumentResult:
 
 
 CSV_FIELDS = ("path", "pages", "rows", "composer", "confidence", "best_guess", "reason", "device", "model",
-              "error")
+              "error", "damaged_pages")
 
 
 def csv_row(doc: dict[str, Any]) -> dict[str, Any]:
@@ -252,6 +252,8 @@ def csv_row(doc: dict[str, Any]) -> dict[str, Any]:
         "device": doc.get("device"),
         "model": (doc.get("model") or {}).get("name"),
         "error": doc.get("error") or "",
+        # Pages lost to a damaged file, space-separated: a spreadsheet filter finds partial results.
+        "damaged_pages": " ".join(str(n) for n in doc.get("damaged_pages") or ()),
     }
 
 

@@ -95,3 +95,30 @@ def test_sigkill_then_resume_loses_nothing(tmp_path: Path, tiny_model: Path) -> 
     paths = sorted(Path(d["path"]).name for d in docs)
     assert paths == sorted(f"s{i:02d}.pdf" for i in range(12))  # exactly one result per document
     assert all(d["error"] is None and d["pages"] == 3 for d in docs)
+
+
+def test_csv_names_damaged_pages_and_resume_keeps_an_older_header(folder: Path, tiny_model: Path,
+                                                                   tmp_path: Path) -> None:
+    from bytehoven_desktop.report import csv_row
+
+    assert csv_row({"path": "x.pdf", "damaged_pages": [3, 5]})["damaged_pages"] == "3 5"
+    assert csv_row({"path": "x.pdf", "damaged_pages": []})["damaged_pages"] == ""
+    # A results file written before the damaged_pages column: a resumed run appends rows under its
+    # own header, so no value moves to another column.
+    out = tmp_path / "old.csv"
+    assert main(["analyze", str(folder), "-r", "--model", str(tiny_model), "--out", str(out), "-q"]) == 0
+    with out.open(newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert rows and all(r["damaged_pages"] == "" for r in rows)
+    old_fields = [f for f in rows[0] if f != "damaged_pages"]
+    with out.open("w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=old_fields, extrasaction="ignore")
+        w.writeheader()
+        w.writerows(rows[:1])
+    assert main(["analyze", str(folder), "-r", "--model", str(tiny_model), "--out", str(out), "--resume", "-q"]) == 0
+    with out.open(newline="") as fh:
+        lines = list(csv.reader(fh))
+    assert lines[0] == old_fields and all(len(line) == len(old_fields) for line in lines)
+    resumed = [dict(zip(old_fields, line)) for line in lines[1:]]
+    assert sorted(r["path"] for r in resumed) == sorted(r["path"] for r in rows)
+    assert all(r["rows"] == o["rows"] for r in resumed for o in rows if o["path"] == r["path"])
