@@ -116,10 +116,8 @@ class ResultsFile:
         if doc is None:
             w.writeheader()
         else:
-            row = csv_row(doc)
+            row = csv_row(doc, self.labels)
             row["sha256"] = doc.get("sha256") or ""
-            for c in self.labels:
-                row[f"p_{c}"] = doc.get("composers", {}).get(c, "")
             w.writerow(row)
         return buf.getvalue()
 

@@ -239,9 +239,9 @@ CSV_FIELDS = ("path", "pages", "rows", "composer", "confidence", "best_guess", "
               "error", "damaged_pages")
 
 
-def csv_row(doc: dict[str, Any]) -> dict[str, Any]:
-    """One flat CSV row from a document's JSON form (per-composer columns appended by the writer)."""
-    return {
+def csv_row(doc: dict[str, Any], labels: Sequence[str] = ()) -> dict[str, Any]:
+    """One flat CSV row from a document's JSON form, with a ``p_<composer>`` column per label."""
+    row = {
         "path": doc.get("path"),
         "pages": doc.get("pages"),
         "rows": doc.get("rows"),
@@ -255,6 +255,9 @@ def csv_row(doc: dict[str, Any]) -> dict[str, Any]:
         # Pages lost to a damaged file, space-separated: a spreadsheet filter finds partial results.
         "damaged_pages": " ".join(str(n) for n in doc.get("damaged_pages") or ()),
     }
+    for c in labels:
+        row[f"p_{c}"] = doc.get("composers", {}).get(c, "")
+    return row
 
 
 def to_csv(docs: Sequence[dict[str, Any]], labels: Sequence[str] = ()) -> str:
@@ -264,10 +267,7 @@ def to_csv(docs: Sequence[dict[str, Any]], labels: Sequence[str] = ()) -> str:
     writer = csv.DictWriter(buf, fieldnames=list(CSV_FIELDS) + [f"p_{c}" for c in labels])
     writer.writeheader()
     for d in docs:
-        row = csv_row(d)
-        for c in labels:
-            row[f"p_{c}"] = d.get("composers", {}).get(c, "")
-        writer.writerow(row)
+        writer.writerow(csv_row(d, labels))
     return buf.getvalue()
 
 
