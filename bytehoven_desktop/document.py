@@ -20,11 +20,12 @@ from typing import Iterator
 import numpy as np
 import pymupdf
 
-from .report import DAMAGED
-
 PDF_SUFFIXES = {".pdf"}
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp"}
 SUPPORTED_SUFFIXES = PDF_SUFFIXES | IMAGE_SUFFIXES
+# In the error of a page whose content could not be read ("page N is damaged: …"); the report and the
+# GUI look for it to tell a damaged page from one with no music.
+DAMAGED = " is damaged: "
 
 # A page is never rasterised beyond this many pixels: a 20000 x 20000 pt page at
 # 150 dpi would need 1.7 GB. Larger pages are rendered at a lower resolution.

@@ -17,10 +17,10 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
+from .document import DAMAGED
+
 NO_MUSIC = "no music"
 UNCERTAIN = "uncertain"
-# In the error of a page whose content could not be read (document.py words it "page N is damaged: …").
-DAMAGED = " is damaged: "
 DEFAULT_ABSTAIN_THRESHOLD = 0.4
 
 

@@ -37,9 +37,9 @@ import pytest
 from bytehoven_desktop import cli, pipeline
 from bytehoven_desktop.batch import ResultsFile, iter_documents
 from bytehoven_desktop.classifier import Classifier
-from bytehoven_desktop.document import MAX_IMAGE_PIXELS, Document
+from bytehoven_desktop.document import DAMAGED, MAX_IMAGE_PIXELS, Document
 from bytehoven_desktop.pipeline import AnalysisOptions, analyze, prepare_page
-from bytehoven_desktop.report import DAMAGED, NO_MUSIC
+from bytehoven_desktop.report import NO_MUSIC
 from fixtures import make_corrupt_pdf, make_encrypted_pdf, make_score_pdf, make_text_pdf
 from model_factory import LABELS, make_model
 

@@ -19,7 +19,7 @@ from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QImage
 
 from ..document import Document, DocumentError
-from ..report import DAMAGED
+from ..document import DAMAGED
 from .worker import GeneratorWorker
 
 VIEW, THUMB = 0, 1  # request priorities: lower is served first
