@@ -345,3 +345,40 @@ def test_cutmix_pastes_a_band_of_another_row_and_mixes_the_target_by_its_width(t
     run = tmp_path / "run"
     train(_dataset(tmp_path / "data", rows, meta, h, w), run, samples=16, batch=4, threads=1, cutmix=0.5, warmup=1)
     assert json.loads((run / "config.json").read_text())["cutmix"] == 0.5 and (run / "best.pt").exists()
+
+
+def test_a_compiled_training_step_trains_the_plain_network(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`train --compile` runs the step through torch.compile; the checkpoint must still be the plain
+    network's (no `_orig_mod.` keys), load into a fresh ResNet50 and hold weights the steps moved.
+    Dynamo traces for real, but with its eager backend: inductor's C++ build of a ResNet50 step takes
+    minutes on two cores, and its code generation is torch's to test, not ours."""
+    import torch
+
+    compiled_modules = []
+    real_compile = torch.compile
+
+    def eager_compile(module, **kw):
+        compiled_modules.append(type(module).__name__)
+        return real_compile(module, backend="eager", **kw)
+
+    monkeypatch.setattr(torch, "compile", eager_compile)
+
+    from bytehoven_desktop.training.model import ResNet50
+    from bytehoven_desktop.training.train import train
+
+    h, w = 16, 64
+    rows = np.random.default_rng(5).integers(0, 256, (12, 24, 96)).astype(np.uint8)
+    meta = [{"index": i, "composer": ["bach", "chopin"][i % 2], "split": "train" if i < 8 else "dev",
+             "kind": "symbolic", "variant": 0, "group": "g", "work_id": "w", "source": f"s{i}", "page": 1}
+            for i in range(12)]
+    data = _dataset(tmp_path / "data", rows, meta, h, w)
+    train(data, tmp_path / "start", samples=4, batch=4, threads=1, warmup=1, precision="fp32")
+    start = torch.load(tmp_path / "start" / "last.pt", map_location="cpu", weights_only=False)["model"]
+    run = tmp_path / "run"
+    train(data, run, samples=8, batch=4, threads=1, warmup=1, precision="fp32", compiled=True,
+          init=tmp_path / "start" / "last.pt")
+    assert json.loads((run / "config.json").read_text())["compiled"] is True and compiled_modules == ["ResNet50"]
+    state = torch.load(run / "last.pt", map_location="cpu", weights_only=False)
+    assert state["step"] == 2 and not any(k.startswith("_orig_mod.") for k in state["model"])
+    ResNet50(2).load_state_dict(state["model"])
+    assert not torch.equal(state["model"]["fc.weight"], start["fc.weight"])

@@ -65,6 +65,9 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--cutmix", type=float, default=0.0, metavar="P",
                    help="share of training rows that get a band of another row (a few bars) pasted in, "
                         "their target mixed by the band's width (a regulariser; 0 = off)")
+    t.add_argument("--compile", action="store_true",
+                   help="torch.compile the training step (bench/bench_train_step.py: 1.2x bf16 alone on an "
+                        "AMX CPU, slower on an AVX512-BF16 one; about 2 minutes of compilation first)")
     t.add_argument("--checkpoint-minutes", type=float, default=10.0, metavar="MINUTES",
                    help="checkpoint (and measure dev rows) this often")
     t.add_argument("--stop-after", type=float, default=None, metavar="MINUTES",
@@ -150,7 +153,7 @@ def main(argv: Sequence[str]) -> int:
               stop_after_minutes=args.stop_after, init=args.init,
               warmup=args.warmup, transposed=not args.no_transposed, leave_out=tuple(args.leave_out_engraver),
               precision=args.precision, input_size=args.input, minutes=args.minutes,
-              cutmix=args.cutmix)
+              cutmix=args.cutmix, compiled=args.compile)
         return 0
     if args.command == "export":
         from .corpus import manifest_sha256

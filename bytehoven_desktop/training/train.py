@@ -109,7 +109,7 @@ def train(data_dir: Path, run: Path, samples: int, batch: int = 32, lr: float = 
           seed: int = 0, stop_after_minutes: float | None = None, init: Path | None = None,
           warmup: int = 500, transposed: bool = True, leave_out: Sequence[str] = (),
           precision: str = "auto", input_size: tuple[int, int] | None = None,
-          minutes: float | None = None, cutmix: float = 0.0) -> Path:
+          minutes: float | None = None, cutmix: float = 0.0, compiled: bool = False) -> Path:
     """Train (or continue) a run; ``init`` starts a new run from another run's weights.
 
     A second stage with its own learning-rate schedule is how a model grows in chunks: the
@@ -126,7 +126,9 @@ def train(data_dir: Path, run: Path, samples: int, batch: int = 32, lr: float = 
     ``minutes``: a budget of training-step time instead of ``samples`` (pilots at equal CPU time): the
     schedule's length is set from the throughput of the first steps and kept in the checkpoint (dev
     checks are not counted); ``samples`` stays an upper bound. ``cutmix``: the share of rows that get
-    a band of another row pasted in (``augment.cutmix_rows``), a regulariser.
+    a band of another row pasted in (``augment.cutmix_rows``), a regulariser. ``compiled``: the training
+    forward runs through ``torch.compile`` (the weights, dev checks and checkpoints stay those of the plain
+    network, which shares its parameters), worth it where it is faster (AMX) and the run is long.
     """
     run.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(threads)
@@ -213,7 +215,7 @@ def train(data_dir: Path, run: Path, samples: int, batch: int = 32, lr: float = 
         "height": data.height, "width": data.width, "mean": MEAN, "std": STD, "seed": seed,
         "include_scans": include_scans, "init": str(init) if init else None, "warmup": warmup,
         "transposed": transposed, "leave_out_engravers": list(leave_out), "precision": precision,
-        "minutes": minutes, "cutmix": cutmix}, indent=1))
+        "minutes": minutes, "cutmix": cutmix, "compiled": compiled}, indent=1))
 
     def save(path: Path) -> None:
         tmp = path.with_suffix(".tmp")
@@ -224,6 +226,8 @@ def train(data_dir: Path, run: Path, samples: int, batch: int = 32, lr: float = 
 
     rng = np.random.default_rng(seed + step)
     net.train()
+    # Only the training step is compiled: dev checks in eval mode and state_dicts use ``net`` itself.
+    step_net = torch.compile(net) if compiled else net
     t_start = time.time()
     t_ck = time.time()
     run_loss, run_acc, seen = 0.0, 0.0, 0
@@ -238,7 +242,7 @@ def train(data_dir: Path, run: Path, samples: int, batch: int = 32, lr: float = 
             xb, soft = cutmix_rows(xb, y_all[pick], len(labels), rng, p=cutmix)
             target = torch.from_numpy(soft)
         with autocast(precision):
-            logits = net(to_tensor(xb))
+            logits = step_net(to_tensor(xb))
             loss = F.cross_entropy(logits.float(), target, label_smoothing=0.1)
         opt.zero_grad(set_to_none=True)
         loss.backward()
