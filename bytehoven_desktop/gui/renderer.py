@@ -18,8 +18,7 @@ from typing import Any, Iterator
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QImage
 
-from ..document import Document, DocumentError
-from ..document import DAMAGED
+from ..document import DAMAGED, Document, DocumentError
 from .worker import GeneratorWorker
 
 VIEW, THUMB = 0, 1  # request priorities: lower is served first
