@@ -9,7 +9,9 @@ Everything needed to use a model correctly is read from the ONNX file's metadata
     mean, std     input normalisation: x = (pixel / 255 - mean) / std
     temperature   calibrated softmax temperature (1.0 when absent)
 
-Optional: ``name`` (shown to users), ``abstain_threshold`` (confidence below which a
+Optional: ``name`` (shown to users), ``scan_temperature`` (the temperature for rows of scanned pages,
+fitted on dev scans apart: a model is not equally sure of scans and engravings; ``temperature`` when
+absent), ``abstain_threshold`` (confidence below which a
 document is reported as uncertain), ``test_views`` (how many views of each row are classified and
 their logits averaged, ``rowimage.row_views``; 1 when absent — the temperature and threshold were fitted
 with that many). A second output named ``cam`` (N x C x h x w), when
@@ -61,6 +63,13 @@ class ModelInfo:
     abstain_threshold: float | None = None
     test_views: int = 1
     metadata: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
+    scan_temperature: float | None = None
+
+    def temperature_for(self, scanned: bool) -> float:
+        """The softmax temperature for rows of a scanned page or of a born-digital one."""
+        if scanned and self.scan_temperature is not None:
+            return self.scan_temperature
+        return self.temperature
 
 
 def models_dir() -> Path:
@@ -115,6 +124,7 @@ def read_model_info(path: Path, metadata: dict[str, str], sha256: str) -> ModelI
         if len(set(labels)) != len(labels):
             raise ValueError("labels repeat")
         thr = metadata.get("abstain_threshold")
+        scan_t = metadata.get("scan_temperature")
         return ModelInfo(
             path=path,
             name=metadata.get("name") or path.stem,
@@ -128,6 +138,7 @@ def read_model_info(path: Path, metadata: dict[str, str], sha256: str) -> ModelI
             abstain_threshold=float(thr) if thr not in (None, "") else None,
             test_views=_views(metadata.get("test_views", "1")),
             metadata=dict(metadata),
+            scan_temperature=float(scan_t) if scan_t not in (None, "") else None,
         )
     except (ValueError, TypeError) as exc:
         raise ModelError(f"{path}: model metadata is invalid ({exc})") from None
@@ -260,17 +271,21 @@ class Classifier:
                     self.notice = f"the GPU failed during analysis ({_first_line(exc)}); using the CPU"
             return self.session.run(outputs, feeds)
 
-    def predict(self, rows: np.ndarray) -> np.ndarray:
-        """Calibrated probabilities (N x composers) for uint8 rows (N x H x W)."""
-        return softmax(self.logits(rows) / self.info.temperature)
+    def calibrated(self, logits: np.ndarray, scanned: bool = False) -> np.ndarray:
+        """Probabilities from logits (N x composers) of rows of a scanned page or of a born-digital one."""
+        return softmax(logits.astype(np.float32) / self.info.temperature_for(scanned))
 
-    def explain(self, row: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    def predict(self, rows: np.ndarray, scanned: bool = False) -> np.ndarray:
+        """Calibrated probabilities (N x composers) for uint8 rows (N x H x W) of one kind of page."""
+        return self.calibrated(self.logits(rows), scanned)
+
+    def explain(self, row: np.ndarray, scanned: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
         """Probabilities for one row and, if the model exports it, the class-activation map of its
         top composer, resized to the row image and scaled to 0..1."""
         if self._cam is None:
-            return self.predict(row[None])[0], None
+            return self.predict(row[None], scanned)[0], None
         logits, cam = self._run([self._logits, self._cam], {self._input: self._prepare(row[None])})
-        probs = softmax(logits.astype(np.float32) / self.info.temperature)[0]
+        probs = self.calibrated(logits, scanned)[0]
         m = cam[0, int(np.argmax(probs))].astype(np.float32)
         m = np.maximum(m, 0)
         if m.max() > 0:

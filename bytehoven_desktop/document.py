@@ -34,6 +34,9 @@ MAX_PAGE_PIXELS = 40_000_000
 # 1-bit PNG of 150 kB takes 1 GB of memory. Pages holding an image above this are refused
 # unread; a 1200 dpi Letter scan is 135 megapixels, a 600 dpi A3 one 70.
 MAX_IMAGE_PIXELS = 200_000_000
+# A PDF page whose images cover at least this share of it is a scan (the model is calibrated apart
+# for scans). Scans in the corpus covered 1.0, vector engravings 0.0.
+SCANNED_COVER = 0.5
 
 # What a file holds, from its first bytes: a scan saved as ".pdf" (or a PDF as ".png") is
 # opened as what it is rather than refused.
@@ -76,6 +79,7 @@ class PageImage:
     height: float
     downscaled: bool = False  # True when MAX_PAGE_PIXELS forced a lower resolution
     damage: str | None = None  # with render(partial=True): what MuPDF could not read ("page N is damaged: …")
+    scanned: bool = False  # a raster page (an image file, or a PDF page that is mostly images): a scan
 
     def to_page(self, box_px: tuple[float, float, float, float]) -> tuple[float, float, float, float]:
         """Convert a pixel box of ``gray`` to page coordinates (points)."""
@@ -165,6 +169,7 @@ class Document:
                     scale = (MAX_PAGE_PIXELS / max(width * height, 1.0)) ** 0.5
                     downscaled = True
                 self._check_images(page, index)
+                scanned = self.kind == "image" or _image_cover(page) >= SCANNED_COVER
                 pix = page.get_pixmap(matrix=pymupdf.Matrix(scale, scale), colorspace=pymupdf.csGRAY,
                                       alpha=False, annots=False)
             except (DocumentError, MemoryError):
@@ -180,7 +185,7 @@ class Document:
         # Scale actually used: MuPDF rounds the pixmap to whole pixels.
         real_scale = pix.width / width if width > 0 else scale
         return PageImage(index, np.ascontiguousarray(gray), real_scale, width, height, downscaled,
-                         _damaged(index, damage) if damage else None)
+                         _damaged(index, damage) if damage else None, scanned)
 
     def _load(self, index: int) -> pymupdf.Page:
         try:
@@ -288,6 +293,16 @@ def _open_mupdf(path: Path, filetype: str) -> pymupdf.Document:
         finally:
             os.close(fd)
     return pymupdf.open(name, filetype=filetype)
+
+
+def _image_cover(page: pymupdf.Page) -> float:
+    """The share of the page that its images cover (their drawn boxes, clipped to the page; summed,
+    so a scan stored as strips counts whole). Only the content stream is read, nothing is decoded."""
+    area = abs(page.rect)
+    if area <= 0:
+        return 0.0
+    covered = sum(abs(pymupdf.Rect(im["bbox"]) & page.rect) for im in page.get_image_info())
+    return min(1.0, covered / area)
 
 
 def _inline_image_sizes(page: pymupdf.Page) -> list[tuple[int, int]]:

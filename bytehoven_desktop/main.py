@@ -12,11 +12,11 @@ from . import __version__
 USAGE = """usage: bytehoven [FILE]                    open the desktop program (optionally with a score)
        bytehoven gui [FILE] [--screenshot OUT.png]
        bytehoven analyze PATH... [options]  analyse scores on the command line (see analyze --help)
-       bytehoven dataset|train|export|quantize|evaluate ...   build data, train and evaluate the model
+       bytehoven dataset|train|export|calibrate|quantize|evaluate ...   build data, train and evaluate the model
                                             (needs the [train] extra)
        bytehoven --version"""
 
-TRAINING_COMMANDS = ("dataset", "train", "export", "quantize", "evaluate")
+TRAINING_COMMANDS = ("dataset", "train", "export", "calibrate", "quantize", "evaluate")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -23,7 +23,7 @@ from typing import Any, Callable, Iterator, Sequence, Union
 
 import numpy as np
 
-from .classifier import Classifier, ModelInfo, file_sha256
+from .classifier import Classifier, ModelInfo, file_sha256, softmax
 from .document import Document, DocumentError, file_problem
 from .probe import Opened, probe_document
 from .report import (DEFAULT_ABSTAIN_THRESHOLD, DocumentResult, PageResult, Summary, SystemResult,
@@ -72,6 +72,7 @@ class PreparedPage:
     error: str | None = None
     notes: list[str] = field(default_factory=list)
     turn: int = 0  # quarter turns (np.rot90) that made the page upright for analysis
+    scanned: bool = False  # a raster page: its rows are calibrated with the model's scan temperature
 
 
 Event = Union[Started, PageResult, DocumentResult]
@@ -103,7 +104,7 @@ def prepare_page(doc: Document, index: int, height: int, width: int, dpi: float 
             dpi = better
         else:
             dpi = float(np.clip(dpi * ratio, 36.0, 900.0))
-    page = PreparedPage(index, w_pt, h_pt, turn=turn)
+    page = PreparedPage(index, w_pt, h_pt, turn=turn, scanned=img.scanned)
     if img.downscaled:
         page.notes.append("page is very large; analysed at reduced resolution")
     if turn:
@@ -371,8 +372,11 @@ def abstain_threshold(options: AnalysisOptions, info: ModelInfo) -> float:
     return info.abstain_threshold if info.abstain_threshold is not None else DEFAULT_ABSTAIN_THRESHOLD
 
 
-def page_result(page: PreparedPage, probs: np.ndarray, labels: Sequence[str], threshold: float) -> PageResult:
-    """A prepared page and its rows' probabilities (in row order) as the page's result."""
+def page_result(page: PreparedPage, logits: np.ndarray, info: ModelInfo, threshold: float) -> PageResult:
+    """A prepared page and its rows' logits (in row order) as the page's result: the rows' probabilities
+    are calibrated here, with the temperature for the page's kind (scanned or born-digital)."""
+    labels = list(info.labels)
+    probs = softmax(logits.astype(np.float32) / info.temperature_for(page.scanned)) if len(logits) else logits
     systems = [SystemResult(b, p, labels, s) for b, p, s in zip(page.boxes, probs, page.staves)]
     summary = summarize(systems, labels, threshold) if page.error is None else Summary(
         None, None, None, {}, {}, 0, "error")
@@ -493,19 +497,19 @@ def analyze_document(path: str | Path, classifier: Classifier, options: Analysis
     pages = prepare_range(path, 0, last, height, width, options, cancel, idle=0.2)
 
     done: list[PageResult] = []
-    pending: list[tuple[PreparedPage, np.ndarray | None]] = []  # pages waiting for their probabilities
+    pending: list[tuple[PreparedPage, np.ndarray | None]] = []  # pages waiting for their rows' logits
     row_buf: list[np.ndarray] = []
-    probs_out: list[np.ndarray] = []
+    logits_out: list[np.ndarray] = []
 
     def run_batch(full_only: bool) -> None:
         while row_buf and (len(row_buf) >= classifier.batch_size or not full_only):
             take = row_buf[: classifier.batch_size]
             del row_buf[: classifier.batch_size]
-            probs_out.append(classifier.predict(np.stack(take)))
+            logits_out.append(classifier.logits(np.stack(take)))
 
     def finished_pages() -> Iterator[PageResult]:
-        nonlocal probs_out
-        available = np.concatenate(probs_out) if probs_out else np.zeros((0, len(labels)), np.float32)
+        nonlocal logits_out
+        available = np.concatenate(logits_out) if logits_out else np.zeros((0, len(labels)), np.float32)
         used = 0
         while pending:
             page, _ = pending[0]
@@ -513,10 +517,10 @@ def analyze_document(path: str | Path, classifier: Classifier, options: Analysis
             if available.shape[0] - used < n:
                 break
             pending.pop(0)
-            probs = available[used: used + n]
+            logits = available[used: used + n]
             used += n
-            yield page_result(page, probs, labels, threshold)
-        probs_out = [available[used:]] if used < available.shape[0] else []
+            yield page_result(page, logits, info, threshold)
+        logits_out = [available[used:]] if used < available.shape[0] else []
 
     try:
         for page in pages:

@@ -117,6 +117,26 @@ def make_score_png(path: str | Path, systems: int = 4, dpi: int = 150, seed: int
     return path
 
 
+def make_scanned_pdf(path: str | Path, systems: int = 4, dpi: int = 150, seed: int = 0, strips: int = 1) -> Path:
+    """A PDF whose one page is a scan of a synthetic score: the page image (in ``strips`` horizontal
+    pieces, as some scanners store it) filling the page, as IMSLP PDFs hold their scans."""
+    path = Path(path)
+    png = make_score_png(path.with_suffix(".tmp.png"), systems=systems, dpi=dpi, seed=seed)
+    pix = pymupdf.Pixmap(str(png))
+    png.unlink()
+    gray = bytes(pix.samples)
+    doc = pymupdf.open()
+    page = doc.new_page(width=PAGE_W, height=PAGE_H)
+    for k in range(strips):
+        top, bottom = round(pix.height * k / strips), round(pix.height * (k + 1) / strips)
+        piece = pymupdf.Pixmap(pymupdf.csGRAY, pix.width, bottom - top,
+                               gray[top * pix.stride: bottom * pix.stride], False)
+        page.insert_image(pymupdf.Rect(0, PAGE_H * k / strips, PAGE_W, PAGE_H * (k + 1) / strips), pixmap=piece)
+    doc.save(path)
+    doc.close()
+    return path
+
+
 def make_text_pdf(path: str | Path, pages: int = 1) -> Path:
     """A PDF with prose and no music: the analysis must say "no music"."""
     path = Path(path)

@@ -82,3 +82,19 @@ def test_row_views_trim_the_row_and_keep_its_size() -> None:
         assert not np.array_equal(views[:, v], rows)
     with pytest.raises(ValueError):
         row_views(rows, MAX_VIEWS + 1)
+
+
+def test_scanned_rows_use_the_scan_temperature(tmp_path: Path) -> None:
+    from bytehoven_desktop.classifier import softmax
+
+    rows = np.random.default_rng(1).integers(0, 256, (6, 32, 192), dtype=np.uint8)
+    clf = Classifier(make_model(tmp_path / "s.onnx", metadata={"temperature": "2.0", "scan_temperature": "0.5"}),
+                     device="cpu")
+    z = clf.logits(rows)
+    np.testing.assert_allclose(clf.predict(rows), softmax(z / 2.0), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(clf.predict(rows, scanned=True), softmax(z / 0.5), rtol=1e-5, atol=1e-6)
+    assert clf.explain(rows[0], scanned=True)[0].max() > clf.explain(rows[0])[0].max()
+    # A model without one calibrates scans as engravings.
+    plain = Classifier(make_model(tmp_path / "p.onnx", metadata={"temperature": "2.0"}), device="cpu")
+    assert plain.info.scan_temperature is None
+    np.testing.assert_allclose(plain.predict(rows, scanned=True), plain.predict(rows), rtol=1e-6)

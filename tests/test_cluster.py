@@ -21,7 +21,8 @@ import pytest
 
 from bytehoven_desktop import cli
 from bytehoven_desktop.cluster import plan
-from fixtures import make_corrupt_pdf, make_score_pdf, make_score_png, make_text_pdf
+from fixtures import make_corrupt_pdf, make_scanned_pdf, make_score_pdf, make_score_png, make_text_pdf
+from model_factory import make_model
 
 needs_ray = pytest.mark.skipif(importlib.util.find_spec("ray") is None,
                                reason="Ray is not installed (the [cluster] extra)")
@@ -93,6 +94,7 @@ def library(tmp_path_factory: pytest.TempPathFactory) -> Path:
     make_score_pdf(d / "two.pdf", pages=2, systems_per_page=3, seed=2)
     make_score_pdf(d / "one.pdf", pages=1, systems_per_page=5, seed=3)
     make_score_png(d / "scan.png", systems=3, seed=4)
+    make_scanned_pdf(d / "scanned.pdf", systems=3, seed=6)
     make_text_pdf(d / "preface.pdf")
     make_corrupt_pdf(d / "broken.pdf")
     whole = make_score_pdf(d / "cut.pdf", pages=3, systems_per_page=3, seed=5).read_bytes()
@@ -106,21 +108,28 @@ def run_cli(folder: Path, model: Path, out: Path, *extra: str) -> int:
 
 
 @pytest.fixture(scope="module")
-def local_results(library: Path, tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+def scan_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny model with a temperature of its own for scans: both engines must calibrate per page."""
+    return make_model(tmp_path_factory.mktemp("model") / "scan-t.onnx",
+                      metadata={"temperature": "1.5", "scan_temperature": "0.6"})
+
+
+@pytest.fixture(scope="module")
+def local_results(library: Path, scan_model: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     out = tmp_path_factory.mktemp("local") / "local.jsonl"
-    assert run_cli(library, tiny_model, out) == 0
+    assert run_cli(library, scan_model, out) == 0
     return by_name(read_jsonl(out))
 
 
 @needs_ray
-def test_same_results_as_the_local_engine(ray_session: Any, library: Path, tiny_model: Path,
+def test_same_results_as_the_local_engine(ray_session: Any, library: Path, scan_model: Path,
                                           local_results: dict[str, Any], tmp_path: Path) -> None:
     assert plan.split_pages(20) == [(0, 16), (16, 20)]
     out = tmp_path / "ray.jsonl"
-    assert run_cli(library, tiny_model, out, "--engine", "ray") == 0
+    assert run_cli(library, scan_model, out, "--engine", "ray") == 0
     docs = read_jsonl(out)
     ray_results = by_name(docs)
-    assert len(docs) == len(ray_results) == 7
+    assert len(docs) == len(ray_results) == 8
     assert set(ray_results) == set(local_results)
     for name, local in local_results.items():
         got = ray_results[name]

@@ -11,7 +11,7 @@ from bytehoven_desktop.document import Document
 from bytehoven_desktop.pipeline import AnalysisOptions, Started, analyze, analyze_document
 from bytehoven_desktop.report import NO_MUSIC, DocumentResult, PageResult, pool
 from bytehoven_desktop.systems import detect_systems
-from fixtures import make_corrupt_pdf, make_score_pdf, make_score_png, make_text_pdf
+from fixtures import make_corrupt_pdf, make_scanned_pdf, make_score_pdf, make_score_png, make_text_pdf
 
 
 @pytest.fixture(scope="module")
@@ -61,6 +61,33 @@ def test_scale_invariance_image_scan(tmp_path: Path, clf: Classifier) -> None:
     png = make_score_png(tmp_path / "scan.png", systems=4, dpi=300)
     res = analyze(png, clf)
     assert res.error is None and len(res.page_results[0].systems) == 4
+
+
+def test_scanned_pages_are_calibrated_as_scans(tmp_path: Path) -> None:
+    from model_factory import make_model
+
+    vector = make_score_pdf(tmp_path / "vector.pdf", pages=1, systems_per_page=4)
+    scans = [make_score_png(tmp_path / "scan.png", systems=4), make_scanned_pdf(tmp_path / "scan.pdf"),
+             make_scanned_pdf(tmp_path / "strips.pdf", strips=3)]
+    with Document(vector) as d:
+        assert not d.render(0).scanned
+    for path in scans:
+        with Document(path) as d:
+            assert d.render(0).scanned, path.name
+    plain = Classifier(make_model(tmp_path / "plain.onnx", metadata={"temperature": "2.0"}), device="cpu")
+    apart = Classifier(make_model(tmp_path / "apart.onnx", metadata={"temperature": "2.0", "scan_temperature": "0.5"}),
+                       device="cpu")
+
+    def probs(path: Path, clf: Classifier) -> np.ndarray:
+        res = analyze(path, clf)
+        assert res.error is None and len(res.page_results[0].systems) == 4, path.name
+        return np.stack([s.probs for s in res.page_results[0].systems])
+
+    np.testing.assert_allclose(probs(vector, apart), probs(vector, plain), rtol=1e-5, atol=1e-6)
+    for path in scans:
+        sharp, soft = probs(path, apart), probs(path, plain)
+        # Same logits, the scan temperature (0.5) in place of 2: the same composers, surer.
+        assert (sharp.argmax(1) == soft.argmax(1)).all() and (sharp.max(1) > soft.max(1)).all(), path.name
 
 
 def test_no_music_abstains(tmp_path: Path, clf: Classifier) -> None:

@@ -85,20 +85,23 @@ def test_abstain_threshold_sits_where_pages_turn_unreliable() -> None:
     assert 0.38 < thr < 0.65  # where a page becomes more likely right than wrong (0.5)
 
 
-def test_train_export_and_load_in_the_app(tmp_path: Path) -> None:
+def test_train_export_and_load_in_the_app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from bytehoven_desktop.classifier import Classifier
+    from bytehoven_desktop.training import calibration
     from bytehoven_desktop.training.export import export
     from bytehoven_desktop.training.train import train
 
+    monkeypatch.setattr(calibration, "MIN_SCAN_ROWS", 4)  # the 12 dev scan rows below fit their own temperature
     h, w = 32, 160
     rng = np.random.default_rng(0)
-    n = 48
+    n = 60
     rows = np.full((n, round(h * 1.5), round(w * 1.5)), 255, np.uint8)
     meta = []
     for i in range(n):
         comp = ["bach", "chopin", "mozart"][i % 3]
         rows[i, :, (i % 3) * 60: (i % 3) * 60 + 40] = rng.integers(0, 120)  # learnable
-        meta.append({"index": i, "composer": comp, "split": "train" if i < 36 else "dev", "kind": "symbolic",
+        meta.append({"index": i, "composer": comp, "split": "train" if i < 36 else "dev",
+                     "kind": "scan" if i >= 48 else "symbolic",
                      "variant": 0, "group": f"g{i % 5}", "work_id": "w", "source": f"s{i % 6}", "page": 1})
     data = _dataset(tmp_path / "data", rows, meta, h, w)
     run = tmp_path / "run"
@@ -109,7 +112,10 @@ def test_train_export_and_load_in_the_app(tmp_path: Path) -> None:
     out = tmp_path / "model.onnx"
     report = export(best, out, data, corpus_sha256="abc", name="test-resnet")
     assert report["dev_rows"] == 12 and report["temperature"] > 0
+    # Dev scans are calibrated apart, and the app reads their temperature.
+    assert report["dev_scan_rows"] == 12 and report["scan_temperature"] > 0
     clf = Classifier(out, device="cpu", threads=1)
+    assert clf.info.scan_temperature == pytest.approx(report["scan_temperature"], rel=1e-3)
     assert clf.labels == ("bach", "chopin", "mozart") and clf.input_size == (h, w) and clf.has_cam
     assert clf.info.metadata["corpus_manifest_sha256"] == "abc"
     probs, cam = clf.explain(np.full((h, w), 255, np.uint8))
@@ -382,3 +388,46 @@ def test_a_compiled_training_step_trains_the_plain_network(tmp_path: Path, monke
     assert state["step"] == 2 and not any(k.startswith("_orig_mod.") for k in state["model"])
     ResNet50(2).load_state_dict(state["model"])
     assert not torch.equal(state["model"]["fc.weight"], start["fc.weight"])
+
+
+def test_calibrate_a_model_file_on_dev_rows(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import onnx
+
+    from bytehoven_desktop.classifier import Classifier
+    from bytehoven_desktop.training import calibration
+    from bytehoven_desktop.training.commands import main
+    from model_factory import LABELS, make_model
+
+    monkeypatch.setattr(calibration, "MIN_SCAN_ROWS", 10)
+    h, w = 32, 192
+    rng = np.random.default_rng(3)
+    n = 40
+    rows = rng.integers(0, 256, (n, round(h * 1.5), round(w * 1.5)), dtype=np.uint8)
+    meta = [{"index": i, "composer": LABELS[i % 4], "split": "train" if i < 8 else "dev",
+             "kind": "scan" if i >= 24 else "symbolic", "variant": 0, "group": f"g{i % 5}", "work_id": "w",
+             "source": f"s{i % 7}", "page": i % 3} for i in range(n)]
+    data = _dataset(tmp_path / "data", rows, meta, h, w)
+    model = make_model(tmp_path / "m.onnx", metadata={"temperature": "9.0"})
+    out = tmp_path / "calibrated.onnx"
+    assert main(["calibrate", "--model", str(model), "--data", str(data), "--out", str(out), "--threads", "1"]) == 0
+    info = Classifier(out, device="cpu", threads=1).info
+    assert info.temperature != 9.0 and info.scan_temperature is not None and info.abstain_threshold is not None
+    assert info.metadata["calibration_command"].startswith("bytehoven calibrate --model")
+    assert info.metadata["name"] == "tiny-test-model"  # the rest of the metadata is kept
+    # The temperatures are those that fit: the engraved dev rows' and the scan dev rows' own.
+    clf = Classifier(model, device="cpu", threads=1)
+    from bytehoven_desktop.training.recalibrate import onnx_logits
+    from bytehoven_desktop.training.train import load_data
+
+    d = load_data(data, in_memory=False).at_size((h, w))
+    for scans, t in ((False, info.temperature), (True, info.scan_temperature)):
+        idx = np.array([i for i in range(n) if meta[i]["split"] == "dev" and (meta[i]["kind"] == "scan") == scans])
+        y = np.array([LABELS.index(meta[i]["composer"]) for i in idx])
+        assert t == pytest.approx(calibration.fit_temperature(onnx_logits(clf, d, idx), y), rel=1e-3)
+    # Weights untouched.
+    a, b = onnx.load(str(model)), onnx.load(str(out))
+    assert [x.SerializeToString() for x in a.graph.initializer] == [x.SerializeToString() for x in b.graph.initializer]
+    # Too few dev scans: no scan temperature, scans are calibrated as engravings.
+    monkeypatch.setattr(calibration, "MIN_SCAN_ROWS", 1000)
+    assert main(["calibrate", "--model", str(out), "--data", str(data), "--out", str(out)]) == 0
+    assert Classifier(out, device="cpu", threads=1).info.scan_temperature is None

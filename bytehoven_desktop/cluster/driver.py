@@ -215,7 +215,7 @@ class _Run:
                 r = self.ready.popleft()
                 batch.append(r)
                 rows += r.rows
-            self.classifying[actor.predict.remote(*[r.rows_ref for r in batch])] = (actor, batch)
+            self.classifying[actor.logits.remote(*[r.rows_ref for r in batch])] = (actor, batch)
             self.load[actor] += 1
 
     def _classified(self, ref: Any) -> None:
@@ -223,7 +223,7 @@ class _Run:
         if actor in self.load:
             self.load[actor] -= 1
         try:
-            probs, device, notice = ray.get(ref)
+            logits, device, notice = ray.get(ref)
         except RayTaskError as exc:  # inference itself failed (not a dead worker)
             for r in batch:
                 r.fail(f"the rows of {r.label} could not be classified ({_why(exc)})")
@@ -235,8 +235,8 @@ class _Run:
             for r in batch:
                 self._retry(r, exc, same_rows=dead_actor)
             return
-        for r, p in zip(batch, probs):
-            r.classified(p, device, notice)
+        for r, z in zip(batch, logits):
+            r.classified(z, device, notice)
 
     def _lose(self, actor: Any) -> None:
         """An actor gone for good: out of the pool, and a new one in its place while any are left."""

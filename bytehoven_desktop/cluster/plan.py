@@ -2,7 +2,7 @@
 
 A long score is cut into ranges of ``PAGES_PER_TASK`` pages, so that a 1000-page PDF is prepared
 by many workers at once rather than holding one for an hour. Each range comes back as prepared
-pages (boxes, notes, errors) and the probabilities of its rows; the document's result is built
+pages (boxes, notes, errors) and the logits of its rows; the document's result is built
 from them with the same functions the local engine uses (pipeline.page_result, report), so both
 engines give the same results. Nothing here imports Ray.
 """
@@ -42,21 +42,21 @@ class PageRange:
     pages: list[PreparedPage] | None = None  # prepared, without their rows (those stay in the object store)
     rows: int = 0
     rows_ref: Any = None  # the object holding this range's rows (Ray's ObjectRef), until classified
-    probs: np.ndarray | None = None  # rows x composers, in row order
+    logits: np.ndarray | None = None  # rows x composers, in row order (calibrated per page, page_result)
     device: str | None = None  # where its rows were classified
     notice: str | None = None  # what that inference worker had to say (a GPU that fell back to the CPU)
 
     @property
     def done(self) -> bool:
-        return self.probs is not None
+        return self.logits is not None
 
     def prepared(self, pages: list[PreparedPage], rows: int) -> None:
         self.pages, self.rows = pages, rows
         if rows == 0:
             self.classified(np.zeros((0, 0), np.float32), None, None)
 
-    def classified(self, probs: np.ndarray, device: str | None, notice: str | None) -> None:
-        self.probs, self.device, self.notice = probs, device, notice
+    def classified(self, logits: np.ndarray, device: str | None, notice: str | None) -> None:
+        self.logits, self.device, self.notice = logits, device, notice
         self.rows_ref = None  # the rows can go
 
     def fail(self, message: str) -> None:
@@ -99,11 +99,11 @@ class DocumentJob:
         labels = list(info.labels)
         done = []
         for r in self.ranges:
-            assert r.pages is not None and r.probs is not None
+            assert r.pages is not None and r.logits is not None
             used = 0
             for page in r.pages:
                 n = len(page.boxes) if page.error is None else 0
-                done.append(page_result(page, r.probs[used: used + n], labels, threshold))
+                done.append(page_result(page, r.logits[used: used + n], info, threshold))
                 used += n
         devices = sorted({r.device for r in self.ranges if r.device})
         # In the local engine's order: the inference's (a GPU that fell back), the file's, the pages lost.

@@ -89,10 +89,11 @@ class InferenceActor:
     def describe(self) -> dict[str, Any]:
         return {"info": self.clf.info, "device": self.clf.device, "notice": self.clf.notice}
 
-    def predict(self, *rows: np.ndarray) -> tuple[list[np.ndarray], str, str | None]:
-        """Probabilities for each array of rows; the rows of several ranges share the batches."""
+    def logits(self, *rows: np.ndarray) -> tuple[list[np.ndarray], str, str | None]:
+        """Logits for each array of rows; the rows of several ranges share the batches. They are
+        calibrated per page where the document's result is built (a scan and an engraving differ)."""
         sizes = [len(r) for r in rows]
-        probs = self.clf.predict(np.concatenate(rows)) if sum(sizes) else np.zeros((0, len(self.clf.labels)))
+        out = self.clf.logits(np.concatenate(rows)) if sum(sizes) else np.zeros((0, len(self.clf.labels)))
         bounds = np.cumsum([0] + sizes)
         # The device after the fact: a GPU that failed in this batch has fallen back to the CPU.
-        return [probs[a:b] for a, b in zip(bounds[:-1], bounds[1:])], self.clf.device, self.clf.notice
+        return [out[a:b] for a, b in zip(bounds[:-1], bounds[1:])], self.clf.device, self.clf.notice

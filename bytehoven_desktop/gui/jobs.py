@@ -115,7 +115,7 @@ def row_activation(path: str, page_index: int, bbox: tuple[float, float, float, 
     best = max(range(len(page.boxes)), key=lambda i: box_iou(page.boxes[i], bbox))
     if box_iou(page.boxes[best], bbox) < 0.5:
         return None
-    _probs, cam = classifier.explain(page.rows[best])
+    _probs, cam = classifier.explain(page.rows[best], page.scanned)
     # The map is in the upright row's frame; a page lying sideways is shown as it lies.
     return np.ascontiguousarray(np.rot90(cam, -page.turn)) if page.turn else cam
 

@@ -9,6 +9,9 @@ import numpy as np
 
 from ..report import pool
 
+# Fewer dev scan rows than this fit no temperature of their own: scans then share the engravings'.
+MIN_SCAN_ROWS = 200
+
 
 def _nll(logits: np.ndarray, y: np.ndarray, t: float) -> float:
     z = logits / t
@@ -75,3 +78,40 @@ def abstain_threshold(probs: np.ndarray, y: np.ndarray, pages: Sequence[str], fl
         if right[i: i + win].mean() >= 0.5:
             return float(max(floor, conf[i]))
     return float(max(floor, conf[-1]))
+
+
+def _softmax(z: np.ndarray) -> np.ndarray:
+    z = z - z.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def calibrate_dev(logits: np.ndarray, y: np.ndarray, pages: Sequence[str], scan_logits: np.ndarray,
+                  scan_y: np.ndarray, scan_pages: Sequence[str], min_scan_rows: int | None = None
+                  ) -> tuple[dict[str, str], dict]:
+    """The calibration a model's metadata carries, fitted on dev: ``temperature`` on the rows of
+    engraved (born-digital) pages, ``scan_temperature`` on the rows of real scans when there are at
+    least ``min_scan_rows`` of them (the app knows a scanned page, ``document.PageImage.scanned``, and a
+    model is not equally sure of both looks: one temperature cannot fit both), and the abstain threshold
+    on every dev page, each calibrated as the app calibrates it. Returns (metadata, report)."""
+    t = fit_temperature(logits, y)
+    probs = _softmax(logits / t)
+    meta = {"temperature": f"{t:.4f}"}
+    report: dict = {"dev_rows": int(len(y)), "dev_row_top1": float((probs.argmax(1) == y).mean()) if len(y) else 0.0,
+                    "temperature": t, "ece_before": ece(_softmax(logits), y) if len(y) else 0.0,
+                    "ece_after": ece(probs, y)}
+    all_probs, all_y, all_pages = probs, y, list(pages)
+    if len(scan_y) >= (MIN_SCAN_ROWS if min_scan_rows is None else min_scan_rows):
+        ts = fit_temperature(scan_logits, scan_y)
+        s_probs = _softmax(scan_logits / ts)
+        meta["scan_temperature"] = f"{ts:.4f}"
+        report.update(dev_scan_rows=int(len(scan_y)), scan_temperature=ts,
+                      scan_ece_before=ece(_softmax(scan_logits), scan_y),
+                      scan_ece_with_engraved_temperature=ece(_softmax(scan_logits / t), scan_y),
+                      scan_ece_after=ece(s_probs, scan_y))
+        all_probs, all_y = np.concatenate([probs, s_probs]), np.concatenate([y, scan_y])
+        all_pages += list(scan_pages)
+    thr = abstain_threshold(all_probs, all_y, all_pages)
+    meta["abstain_threshold"] = f"{thr:.4f}"
+    report["abstain_threshold"] = thr
+    return meta, report

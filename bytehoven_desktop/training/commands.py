@@ -1,4 +1,4 @@
-"""``bytehoven dataset | train | export | evaluate``: the model's whole pipeline, rerunnable."""
+"""``bytehoven dataset | train | export | calibrate | evaluate``: the model's whole pipeline, rerunnable."""
 
 from __future__ import annotations
 
@@ -82,6 +82,13 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--views", type=int, default=1, metavar="N",
                    help="test-time views per row the app pools (calibrated on dev with as many)")
 
+    c = sub.add_parser("calibrate", help="fit a model's temperatures (engravings, scans) and abstain threshold "
+                                         "afresh on a dataset's dev rows, weights untouched")
+    c.add_argument("--model", type=Path, required=True)
+    c.add_argument("--data", type=Path, required=True, help="a dataset built by `bytehoven dataset`")
+    c.add_argument("--out", type=Path, required=True, help="the calibrated model (may be --model itself)")
+    c.add_argument("--threads", type=int, default=None)
+
     q = sub.add_parser("quantize", help="static int8 QDQ model for CPU, calibrated on dev rows")
     q.add_argument("--model", type=Path, required=True)
     q.add_argument("--data", type=Path, required=True)
@@ -164,6 +171,12 @@ def main(argv: Sequence[str]) -> int:
         report = export(args.checkpoint, args.out, args.data, sha, args.name,
                         "bytehoven " + " ".join(shlex.quote(a) for a in argv), args.views)
         print(json.dumps(report, indent=1))
+        return 0
+    if args.command == "calibrate":
+        from .recalibrate import recalibrate
+
+        print(json.dumps(recalibrate(args.model, args.data, args.out,
+                                     "bytehoven " + " ".join(shlex.quote(a) for a in argv), args.threads), indent=1))
         return 0
     if args.command == "quantize":
         from .quantize import quantize

@@ -153,7 +153,8 @@ def report_markdown(report: dict) -> str:
     lines = [f"Model {report['model']['name']}{extra}, {report['split']} groups (scans: {scans} groups).", "",
              "| subset | rows | row top-1 | row top-3 | pages | page top-1 | page top-3 | documents | doc top-1 | doc top-3 |",
              "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
-    for name in ("engraved", *ENGRAVER_KINDS[:-1], "scans"):
+    eces = []
+    for name in ("engraved", *ENGRAVER_KINDS[:-1], "scans", "scans-test"):
         r = report.get(name)
         if not r or not r.get("rows"):
             continue
@@ -161,6 +162,10 @@ def report_markdown(report: dict) -> str:
         lines.append(f"| {name} | {r['rows']} | {pct('row_top1')} | {pct('row_top3')} | {r.get('pages', 0)} | "
                      f"{pct('page_top1')} | {pct('page_top3')} | {r.get('documents', 0)} | {pct('document_top1')} | "
                      f"{pct('document_top3')} |")
+        if "ece_after" in r:
+            eces.append(f"{name} {pct('ece_before')} → {pct('ece_after')}")
+    if eces:
+        lines += ["", "Row ECE before → after calibration: " + "; ".join(eces) + "."]
     sink = report.get("sink")
     if sink:
         lines += ["", f"Sink rate (scan rows of a composer given to its most frequent wrong composer): max "
@@ -190,10 +195,14 @@ def evaluate(corpus: Path, model: Path | None, data: Path | None, work: Path, ou
     rows_by_task = _extract(held, work, h, w, jobs)
     out.mkdir(parents=True, exist_ok=True)
     report: dict = {"model": {"name": clf.info.name, "sha256": clf.info.sha256}, "split": split,
-                    "temperature": clf.info.temperature, "engravers": list(engravers),
+                    "temperature": clf.info.temperature, "scan_temperature": clf.info.scan_temperature,
+                    "engravers": list(engravers),
                     "engrave_failures": len(failures)}
+    # "scans-test": the scans of the split alone, whose calibration no dev scan has seen (the scan
+    # temperature is fitted on dev scans, which "scans" holds too, there being few scans).
     for subset, keep in (("engraved", lambda t: t.split == split and t.source.kind != "scan"),
-                         ("scans", lambda t: t.source.kind == "scan")):
+                         ("scans", lambda t: t.source.kind == "scan"),
+                         ("scans-test", lambda t: t.source.kind == "scan" and t.split == split)):
         xs, ys, pages, docs, kinds = [], [], [], [], []
         for t in held:
             if not keep(t) or t.key not in rows_by_task or t.source.composer not in labels:
@@ -212,11 +221,11 @@ def evaluate(corpus: Path, model: Path | None, data: Path | None, work: Path, ou
         x = np.concatenate(xs)
         y = np.array(ys)
         raw = clf.logits(x)
-        probs = softmax(raw / clf.info.temperature)
+        probs = clf.calibrated(raw, scanned=subset != "engraved")  # as the app calibrates a scanned page
         report[subset] = _metrics(probs, raw, y, pages, docs, labels)
         if subset == "engraved":
             report.update(subset_metrics(probs, raw, y, pages, docs, kinds, labels, ENGRAVER_KINDS[:-1]))
-        else:
+        elif subset == "scans":
             report["sink"] = sink_rates(y, probs.argmax(1), labels)
         # The raw logits, so other aggregations or calibrations can be studied without rerunning.
         np.savez_compressed(out / f"logits-{subset}.npz", logits=raw, y=y, pages=np.array(pages), docs=np.array(docs),
@@ -238,16 +247,16 @@ def evaluate_checkpoint(model: Path, data_dir: Path, out: Path, split: str = "te
     exporting (checkpoints uncalibrated; engraved rows without the synthetic scan look, as in
     ``evaluate``). The leave-one-engraver-out runs, the input-size pilots (a dataset serves any input
     size: its stored crops are resized) and test-time views (``views``) are compared this way, on dev."""
-    from .augment import center
     from .train import RowData, evaluate_rows, load_data
 
     if model.suffix == ".onnx":
+        from .recalibrate import onnx_logits
+
         clf = Classifier(model, device="cpu", batch_size=64, views=views)
         labels, size, name, views = list(clf.labels), clf.input_size, clf.info.name, clf.views
 
         def logits_of(data: RowData, idx: np.ndarray) -> np.ndarray:
-            return np.concatenate([clf.logits(np.stack([center(data.rows[j], *size) for j in idx[i: i + 512]]))
-                                   for i in range(0, len(idx), 512)])
+            return onnx_logits(clf, data, idx)
     else:
         from .export import load_checkpoint
 

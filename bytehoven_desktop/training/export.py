@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .calibration import abstain_threshold, ece, fit_temperature
+from .calibration import calibrate_dev
 from .model import CamExport, ResNet50
 from .train import evaluate_rows, load_data
 
@@ -49,12 +49,15 @@ def lineage(checkpoint: Path, state: dict | None = None) -> list[dict]:
     return stages[::-1]
 
 
-def dev_logits(net: ResNet50, data_dir: Path, labels: list[str], size: tuple[int, int], views: int = 1
-               ) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """Logits, labels and page keys of every dev row (engraved and symbolic sources), at input ``size``
-    with ``views`` test-time views per row."""
+def dev_logits(net: ResNet50, data_dir: Path, labels: list[str], size: tuple[int, int], views: int = 1,
+               scans: bool = False) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Logits, labels and page keys of every dev row of engraved and symbolic sources (``scans``: of
+    real scans instead), at input ``size`` with ``views`` test-time views per row."""
     data = load_data(data_dir, in_memory=False).at_size(size)
-    idx = np.array([i for i, m in enumerate(data.meta) if m["split"] == "dev" and m["kind"] != "scan"])
+    idx = np.array([i for i, m in enumerate(data.meta)
+                    if m["split"] == "dev" and (m["kind"] == "scan") == scans and m["composer"] in labels], np.int64)
+    if not len(idx):
+        return np.zeros((0, len(labels)), np.float32), np.zeros(0, np.int64), []
     _, logits = evaluate_rows(net, data, idx, labels, views=views)
     y = np.array([labels.index(data.meta[i]["composer"]) for i in idx])
     return logits, y, data.page_keys(idx)
@@ -84,15 +87,11 @@ def export(checkpoint: Path, out: Path, data_dir: Path | None, corpus_sha256: st
     meta["training_stages"] = json.dumps(stages)
     report: dict = {}
     if data_dir is not None:
-        logits, y, pages = dev_logits(net, data_dir, labels, (state["height"], state["width"]), views)
-        t = fit_temperature(logits, y)
-        probs_raw = _softmax(logits)
-        probs = _softmax(logits / t)
-        thr = abstain_threshold(probs, y, pages)
-        meta.update(temperature=f"{t:.4f}", abstain_threshold=f"{thr:.4f}")
-        report = {"dev_rows": int(len(y)), "test_views": views, "dev_row_top1": float((probs.argmax(1) == y).mean()),
-                  "temperature": t, "ece_before": ece(probs_raw, y), "ece_after": ece(probs, y),
-                  "abstain_threshold": thr}
+        size = (state["height"], state["width"])
+        meta_cal, report = calibrate_dev(*dev_logits(net, data_dir, labels, size, views),
+                                         *dev_logits(net, data_dir, labels, size, views, scans=True))
+        meta.update(meta_cal)
+        report["test_views"] = views
     x = torch.zeros(2, 1, state["height"], state["width"])
     out.parent.mkdir(parents=True, exist_ok=True)
     torch.onnx.export(CamExport(net), (x,), str(out), input_names=["input"], output_names=["logits", "cam"],
@@ -107,9 +106,3 @@ def export(checkpoint: Path, out: Path, data_dir: Path | None, corpus_sha256: st
         p.key, p.value = k, v
     onnx.save(model, str(out))
     return report
-
-
-def _softmax(z: np.ndarray) -> np.ndarray:
-    z = z - z.max(axis=1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=1, keepdims=True)
