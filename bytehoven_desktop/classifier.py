@@ -71,6 +71,12 @@ class ModelInfo:
             return self.scan_temperature
         return self.temperature
 
+    def calibrated(self, logits: np.ndarray, scanned: bool = False) -> np.ndarray:
+        """Probabilities from logits (N x composers) of rows of a scanned page or of a born-digital one."""
+        if not len(logits):
+            return logits  # nothing to normalise (a range of pages without rows may be 0 x 0)
+        return softmax(logits.astype(np.float32) / self.temperature_for(scanned))
+
 
 def models_dir() -> Path:
     """Where the shipped models live: ``models/`` beside the package, or inside a frozen bundle."""
@@ -271,13 +277,9 @@ class Classifier:
                     self.notice = f"the GPU failed during analysis ({_first_line(exc)}); using the CPU"
             return self.session.run(outputs, feeds)
 
-    def calibrated(self, logits: np.ndarray, scanned: bool = False) -> np.ndarray:
-        """Probabilities from logits (N x composers) of rows of a scanned page or of a born-digital one."""
-        return softmax(logits.astype(np.float32) / self.info.temperature_for(scanned))
-
     def predict(self, rows: np.ndarray, scanned: bool = False) -> np.ndarray:
         """Calibrated probabilities (N x composers) for uint8 rows (N x H x W) of one kind of page."""
-        return self.calibrated(self.logits(rows), scanned)
+        return self.info.calibrated(self.logits(rows), scanned)
 
     def explain(self, row: np.ndarray, scanned: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
         """Probabilities for one row and, if the model exports it, the class-activation map of its
@@ -285,7 +287,7 @@ class Classifier:
         if self._cam is None:
             return self.predict(row[None], scanned)[0], None
         logits, cam = self._run([self._logits, self._cam], {self._input: self._prepare(row[None])})
-        probs = self.calibrated(logits, scanned)[0]
+        probs = self.info.calibrated(logits, scanned)[0]
         m = cam[0, int(np.argmax(probs))].astype(np.float32)
         m = np.maximum(m, 0)
         if m.max() > 0:

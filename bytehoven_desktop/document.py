@@ -168,8 +168,9 @@ class Document:
                 if width * height * scale * scale > MAX_PAGE_PIXELS:
                     scale = (MAX_PAGE_PIXELS / max(width * height, 1.0)) ** 0.5
                     downscaled = True
-                self._check_images(page, index)
-                scanned = self.kind == "image" or _image_cover(page) >= SCANNED_COVER
+                sizes = self._check_images(page, index)
+                # A page without images (every engraving) is not a scan: no content walk for it.
+                scanned = self.kind == "image" or (bool(sizes) and _image_cover(page) >= SCANNED_COVER)
                 pix = page.get_pixmap(matrix=pymupdf.Matrix(scale, scale), colorspace=pymupdf.csGRAY,
                                       alpha=False, annots=False)
             except (DocumentError, MemoryError):
@@ -219,8 +220,9 @@ class Document:
                 return _short(exc)
             return _damage(pymupdf.TOOLS.mupdf_warnings(reset=True))
 
-    def _check_images(self, page: pymupdf.Page, index: int) -> None:
-        """Refuse a page whose images would need more than MAX_IMAGE_PIXELS to decode.
+    def _check_images(self, page: pymupdf.Page, index: int) -> list[tuple[int, int]]:
+        """Refuse a page whose images would need more than MAX_IMAGE_PIXELS to decode; else the
+        sizes of its images.
 
         Only image sizes are read (the image dictionaries of a PDF page and those of the inline
         images in its content streams, the header of a scan), nothing is decoded."""
@@ -232,6 +234,7 @@ class Document:
             if w * h > MAX_IMAGE_PIXELS:
                 raise DocumentError(f"{self.path}: page {index + 1} holds an image of {w} x {h} pixels, too "
                                     f"large to analyse safely (limit {MAX_IMAGE_PIXELS // 1_000_000} megapixels)")
+        return sizes
 
     def pages(self, dpi: float = 150.0) -> Iterator[PageImage]:
         for i in range(self.page_count):

@@ -23,7 +23,7 @@ from typing import Any, Callable, Iterator, Sequence, Union
 
 import numpy as np
 
-from .classifier import Classifier, ModelInfo, file_sha256, softmax
+from .classifier import Classifier, ModelInfo, file_sha256
 from .document import Document, DocumentError, file_problem
 from .probe import Opened, probe_document
 from .report import (DEFAULT_ABSTAIN_THRESHOLD, DocumentResult, PageResult, Summary, SystemResult,
@@ -376,7 +376,7 @@ def page_result(page: PreparedPage, logits: np.ndarray, info: ModelInfo, thresho
     """A prepared page and its rows' logits (in row order) as the page's result: the rows' probabilities
     are calibrated here, with the temperature for the page's kind (scanned or born-digital)."""
     labels = list(info.labels)
-    probs = softmax(logits.astype(np.float32) / info.temperature_for(page.scanned)) if len(logits) else logits
+    probs = info.calibrated(logits, page.scanned)
     systems = [SystemResult(b, p, labels, s) for b, p, s in zip(page.boxes, probs, page.staves)]
     summary = summarize(systems, labels, threshold) if page.error is None else Summary(
         None, None, None, {}, {}, 0, "error")

@@ -7,6 +7,7 @@ from typing import Sequence
 
 import numpy as np
 
+from ..classifier import softmax
 from ..report import pool
 
 # Fewer dev scan rows than this fit no temperature of their own: scans then share the engravings'.
@@ -80,12 +81,6 @@ def abstain_threshold(probs: np.ndarray, y: np.ndarray, pages: Sequence[str], fl
     return float(max(floor, conf[-1]))
 
 
-def _softmax(z: np.ndarray) -> np.ndarray:
-    z = z - z.max(axis=1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=1, keepdims=True)
-
-
 def calibrate_dev(logits: np.ndarray, y: np.ndarray, pages: Sequence[str], scan_logits: np.ndarray,
                   scan_y: np.ndarray, scan_pages: Sequence[str], min_scan_rows: int | None = None
                   ) -> tuple[dict[str, str], dict]:
@@ -95,19 +90,19 @@ def calibrate_dev(logits: np.ndarray, y: np.ndarray, pages: Sequence[str], scan_
     model is not equally sure of both looks: one temperature cannot fit both), and the abstain threshold
     on every dev page, each calibrated as the app calibrates it. Returns (metadata, report)."""
     t = fit_temperature(logits, y)
-    probs = _softmax(logits / t)
+    probs = softmax(logits / t)
     meta = {"temperature": f"{t:.4f}"}
     report: dict = {"dev_rows": int(len(y)), "dev_row_top1": float((probs.argmax(1) == y).mean()) if len(y) else 0.0,
-                    "temperature": t, "ece_before": ece(_softmax(logits), y) if len(y) else 0.0,
+                    "temperature": t, "ece_before": ece(softmax(logits), y) if len(y) else 0.0,
                     "ece_after": ece(probs, y)}
     all_probs, all_y, all_pages = probs, y, list(pages)
     if len(scan_y) >= (MIN_SCAN_ROWS if min_scan_rows is None else min_scan_rows):
         ts = fit_temperature(scan_logits, scan_y)
-        s_probs = _softmax(scan_logits / ts)
+        s_probs = softmax(scan_logits / ts)
         meta["scan_temperature"] = f"{ts:.4f}"
         report.update(dev_scan_rows=int(len(scan_y)), scan_temperature=ts,
-                      scan_ece_before=ece(_softmax(scan_logits), scan_y),
-                      scan_ece_with_engraved_temperature=ece(_softmax(scan_logits / t), scan_y),
+                      scan_ece_before=ece(softmax(scan_logits), scan_y),
+                      scan_ece_with_engraved_temperature=ece(softmax(scan_logits / t), scan_y),
                       scan_ece_after=ece(s_probs, scan_y))
         all_probs, all_y = np.concatenate([probs, s_probs]), np.concatenate([y, scan_y])
         all_pages += list(scan_pages)

@@ -221,7 +221,7 @@ def evaluate(corpus: Path, model: Path | None, data: Path | None, work: Path, ou
         x = np.concatenate(xs)
         y = np.array(ys)
         raw = clf.logits(x)
-        probs = clf.calibrated(raw, scanned=subset != "engraved")  # as the app calibrates a scanned page
+        probs = clf.info.calibrated(raw, scanned=subset != "engraved")  # as the app calibrates a scanned page
         report[subset] = _metrics(probs, raw, y, pages, docs, labels)
         if subset == "engraved":
             report.update(subset_metrics(probs, raw, y, pages, docs, kinds, labels, ENGRAVER_KINDS[:-1]))

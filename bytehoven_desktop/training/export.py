@@ -12,7 +12,7 @@ import torch
 
 from .calibration import calibrate_dev
 from .model import CamExport, ResNet50
-from .train import evaluate_rows, load_data
+from .train import RowData, evaluate_rows, load_data
 
 
 def load_checkpoint(path: Path) -> tuple[ResNet50, dict]:
@@ -49,17 +49,14 @@ def lineage(checkpoint: Path, state: dict | None = None) -> list[dict]:
     return stages[::-1]
 
 
-def dev_logits(net: ResNet50, data_dir: Path, labels: list[str], size: tuple[int, int], views: int = 1,
-               scans: bool = False) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """Logits, labels and page keys of every dev row of engraved and symbolic sources (``scans``: of
-    real scans instead), at input ``size`` with ``views`` test-time views per row."""
-    data = load_data(data_dir, in_memory=False).at_size(size)
-    idx = np.array([i for i, m in enumerate(data.meta)
-                    if m["split"] == "dev" and (m["kind"] == "scan") == scans and m["composer"] in labels], np.int64)
+def dev_logits(net: ResNet50, data: RowData, labels: list[str], views: int = 1, scans: bool = False
+               ) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Logits, labels and page keys of the dev rows that calibrate (``RowData.dev_rows``), at the
+    data's input size with ``views`` test-time views per row."""
+    idx, y = data.dev_rows(labels, scans)
     if not len(idx):
-        return np.zeros((0, len(labels)), np.float32), np.zeros(0, np.int64), []
+        return np.zeros((0, len(labels)), np.float32), y, []
     _, logits = evaluate_rows(net, data, idx, labels, views=views)
-    y = np.array([labels.index(data.meta[i]["composer"]) for i in idx])
     return logits, y, data.page_keys(idx)
 
 
@@ -87,9 +84,9 @@ def export(checkpoint: Path, out: Path, data_dir: Path | None, corpus_sha256: st
     meta["training_stages"] = json.dumps(stages)
     report: dict = {}
     if data_dir is not None:
-        size = (state["height"], state["width"])
-        meta_cal, report = calibrate_dev(*dev_logits(net, data_dir, labels, size, views),
-                                         *dev_logits(net, data_dir, labels, size, views, scans=True))
+        data = load_data(data_dir, in_memory=False).at_size((state["height"], state["width"]))
+        meta_cal, report = calibrate_dev(*dev_logits(net, data, labels, views),
+                                         *dev_logits(net, data, labels, views, scans=True))
         meta.update(meta_cal)
         report["test_views"] = views
     x = torch.zeros(2, 1, state["height"], state["width"])

@@ -6,7 +6,6 @@ logits come from ONNX Runtime, as the app computes them (the model's own test-ti
 
 from __future__ import annotations
 
-import json
 import os
 import tempfile
 from pathlib import Path
@@ -38,9 +37,7 @@ def recalibrate(model: Path, data_dir: Path, out: Path, command: str = "", threa
     data = load_data(data_dir, in_memory=False).at_size(clf.input_size)
     fitted = []
     for scans in (False, True):
-        idx = np.array([i for i, m in enumerate(data.meta) if m["split"] == "dev"
-                        and (m["kind"] == "scan") == scans and m["composer"] in labels], np.int64)
-        y = np.array([labels.index(data.meta[i]["composer"]) for i in idx], np.int64)
+        idx, y = data.dev_rows(labels, scans)
         fitted += [onnx_logits(clf, data, idx), y, data.page_keys(idx)]
     if not len(fitted[1]):
         raise SystemExit(f"{data_dir}: no dev rows of engraved or symbolic sources to calibrate on")
@@ -62,4 +59,4 @@ def recalibrate(model: Path, data_dir: Path, out: Path, command: str = "", threa
     onnx.save(proto, tmp)
     os.replace(tmp, out)  # ``out`` may be ``model`` itself: never half-written
     report.update(model=str(model), out=str(out), test_views=clf.views, before=before)
-    return json.loads(json.dumps(report))
+    return report

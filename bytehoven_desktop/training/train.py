@@ -46,6 +46,13 @@ class RowData:
     def where(self, **eq: str) -> np.ndarray:
         return np.array([i for i, m in enumerate(self.meta) if all(m[k] == v for k, v in eq.items())], np.int64)
 
+    def dev_rows(self, labels: list[str], scans: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """Indices and label numbers of the dev rows that calibrate a model: those of engraved and
+        symbolic sources, or (``scans``) those of real scans; composers outside ``labels`` left out."""
+        idx = np.array([i for i, m in enumerate(self.meta) if m["split"] == "dev"
+                        and (m["kind"] == "scan") == scans and m["composer"] in labels], np.int64)
+        return idx, np.array([labels.index(self.meta[i]["composer"]) for i in idx], np.int64)
+
     def document_keys(self, idx: np.ndarray) -> list[str]:
         """One key per engraved document of rows ``idx``: a source in one engraver and variant (the three
         engravings of a score are three documents, as they are three PDFs to a user)."""
