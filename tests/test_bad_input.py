@@ -979,8 +979,13 @@ def test_killed_at_random_moments_then_resumed_loses_nothing(tmp_path: Path, tin
                 os.killpg(proc.pid, signal.SIGINT if how == "ctrl-c" else signal.SIGKILL)
         err = proc.communicate(timeout=120)[1].decode()
         if how == "ctrl-c" and running:  # a message, not a traceback
-            assert proc.returncode == 130 and "Traceback" not in err, err
-            assert "interrupted" in err
+            assert "Traceback" not in err, err
+            if proc.returncode == 0:
+                # The signal landed after the last document was written (a loaded machine can
+                # finish the batch between the poll and the signal): then nothing may be missing.
+                assert len(read_jsonl(out)) == len(good) + 5, err
+            else:
+                assert proc.returncode == 130 and "interrupted" in err, err
     print(f"seed {seed}: interrupted after {moments} s")
     final = subprocess.run(cmd, env=env, capture_output=True, timeout=300)
     assert final.returncode == 0, final.stderr
