@@ -198,29 +198,34 @@ def evaluate(corpus: Path, model: Path | None, data: Path | None, work: Path, ou
                     "temperature": clf.info.temperature, "scan_temperature": clf.info.scan_temperature,
                     "engravers": list(engravers),
                     "engrave_failures": len(failures)}
+    # Every row is classified once, though "scans-test" repeats rows of "scans".
+    usable = [t for t in held if t.key in rows_by_task and t.source.composer in labels
+              and len(rows_by_task[t.key][0])]
+    logits_by_task: dict[str, np.ndarray] = {}
+    if usable:
+        raw_all = clf.logits(np.concatenate([rows_by_task[t.key][0] for t in usable]))
+        ends = np.cumsum([len(rows_by_task[t.key][0]) for t in usable])
+        logits_by_task = {t.key: part for t, part in zip(usable, np.split(raw_all, ends[:-1]))}
     # "scans-test": the scans of the split alone, whose calibration no dev scan has seen (the scan
     # temperature is fitted on dev scans, which "scans" holds too, there being few scans).
     for subset, keep in (("engraved", lambda t: t.split == split and t.source.kind != "scan"),
                          ("scans", lambda t: t.source.kind == "scan"),
                          ("scans-test", lambda t: t.source.kind == "scan" and t.split == split)):
-        xs, ys, pages, docs, kinds = [], [], [], [], []
+        parts, ys, pages, docs, kinds = [], [], [], [], []
         for t in held:
-            if not keep(t) or t.key not in rows_by_task or t.source.composer not in labels:
+            if not keep(t) or t.key not in logits_by_task:
                 continue
             rows, pg = rows_by_task[t.key]
-            if not len(rows):
-                continue
-            xs.append(rows)
+            parts.append(logits_by_task[t.key])
             ys.extend([labels.index(t.source.composer)] * len(rows))
             pages.extend(f"{t.key}#{p}" for p in pg)
             docs.extend([t.key] * len(rows))
             kinds.extend([t.engraver] * len(rows))
-        if not xs:
+        if not parts:
             report[subset] = {"rows": 0}
             continue
-        x = np.concatenate(xs)
+        raw = np.concatenate(parts)
         y = np.array(ys)
-        raw = clf.logits(x)
         probs = clf.info.calibrated(raw, scanned=subset != "engraved")  # as the app calibrates a scanned page
         report[subset] = _metrics(probs, raw, y, pages, docs, labels)
         if subset == "engraved":
