@@ -983,7 +983,7 @@ def test_killed_at_random_moments_then_resumed_loses_nothing(tmp_path: Path, tin
             if proc.returncode == 0:
                 # The signal landed after the last document was written (a loaded machine can
                 # finish the batch between the poll and the signal): then nothing may be missing.
-                assert len(read_jsonl(out)) == len(good) + 5, err
+                assert len(read_jsonl(out)) == len(os.listdir(folder)), err
             else:
                 assert proc.returncode == 130 and "interrupted" in err, err
     print(f"seed {seed}: interrupted after {moments} s")
