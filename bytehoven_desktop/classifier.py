@@ -14,7 +14,8 @@ fitted on dev scans apart: a model is not equally sure of scans and engravings; 
 absent), ``abstain_threshold`` (confidence below which a
 document is reported as uncertain), ``test_views`` (how many views of each row are classified and
 their logits averaged, ``rowimage.row_views``; 1 when absent — the temperature and threshold were fitted
-with that many). A second output named ``cam`` (N x C x h x w), when
+with that many), ``pool_sharpness`` (how much sharper than one row a page or document of many rows
+is, ``report.pool``; 0 when absent). A second output named ``cam`` (N x C x h x w), when
 present, gives class-activation maps.
 """
 
@@ -64,6 +65,7 @@ class ModelInfo:
     test_views: int = 1
     metadata: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
     scan_temperature: float | None = None
+    pool_sharpness: float = 0.0  # report.pool: 0 (the plain geometric mean) for models without the entry
 
     def temperature_for(self, scanned: bool) -> float:
         """The softmax temperature for rows of a scanned page or of a born-digital one."""
@@ -145,6 +147,7 @@ def read_model_info(path: Path, metadata: dict[str, str], sha256: str) -> ModelI
             test_views=_views(metadata.get("test_views", "1")),
             metadata=dict(metadata),
             scan_temperature=float(scan_t) if scan_t not in (None, "") else None,
+            pool_sharpness=_sharpness(metadata.get("pool_sharpness", "0")),
         )
     except (ValueError, TypeError) as exc:
         raise ModelError(f"{path}: model metadata is invalid ({exc})") from None
@@ -155,6 +158,13 @@ def _views(value: int | str) -> int:
     if not 1 <= views <= MAX_VIEWS:
         raise ValueError(f"test_views must be 1..{MAX_VIEWS}")
     return views
+
+
+def _sharpness(value: str) -> float:
+    s = float(value)
+    if not 0.0 <= s <= 1.0:
+        raise ValueError("pool_sharpness must be within 0..1")
+    return s
 
 
 class Classifier:

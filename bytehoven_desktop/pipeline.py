@@ -378,7 +378,7 @@ def page_result(page: PreparedPage, logits: np.ndarray, info: ModelInfo, thresho
     labels = list(info.labels)
     probs = info.calibrated(logits, page.scanned)
     systems = [SystemResult(b, p, labels, s) for b, p, s in zip(page.boxes, probs, page.staves)]
-    summary = summarize(systems, labels, threshold) if page.error is None else Summary(
+    summary = summarize(systems, labels, threshold, info.pool_sharpness) if page.error is None else Summary(
         None, None, None, {}, {}, 0, "error")
     return PageResult(page.index + 1, systems, summary, page.width, page.height, page.error, page.notes)
 
@@ -552,7 +552,7 @@ def analyze_document(path: str | Path, classifier: Classifier, options: Analysis
     if classifier.notice and classifier.notice not in notices:
         notices.append(classifier.notice)  # the GPU failed during this document: now on the CPU
     notices.extend(damage_notices(done))
-    summary = document_summary(done, labels, threshold)
+    summary = document_summary(done, labels, threshold, info.pool_sharpness)
     error = document_error(path, done)
     result = DocumentResult(str(path), sha, n_pages, done, summary, classifier.device, info.name, info.sha256,
                             error=error, notices=notices, seconds=time.perf_counter() - t0,

@@ -32,6 +32,14 @@ def test_temperature_from_metadata_softens(tmp_path: Path) -> None:
     assert (soft.argmax(1) == sharp.argmax(1)).all()
 
 
+def test_pool_sharpness_from_metadata(tmp_path: Path) -> None:
+    assert Classifier(make_model(tmp_path / "a.onnx"), device="cpu").info.pool_sharpness == 0.0
+    info = Classifier(make_model(tmp_path / "b.onnx", metadata={"pool_sharpness": "0.27"}), device="cpu").info
+    assert info.pool_sharpness == pytest.approx(0.27)
+    with pytest.raises(ModelError, match="pool_sharpness"):
+        Classifier(make_model(tmp_path / "c.onnx", metadata={"pool_sharpness": "1.5"}), device="cpu")
+
+
 def test_cuda_requested_falls_back_to_cpu_with_notice(tiny_model: Path, capfd: pytest.CaptureFixture) -> None:
     clf = Classifier(tiny_model, device="cuda")
     # The device reported is the one the session really uses (first provider), never the one asked for.

@@ -109,9 +109,10 @@ def run_cli(folder: Path, model: Path, out: Path, *extra: str) -> int:
 
 @pytest.fixture(scope="module")
 def scan_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The tiny model with a temperature of its own for scans: both engines must calibrate per page."""
+    """The tiny model with a temperature of its own for scans and a pooling sharpness: both engines must
+    calibrate per page and pool alike."""
     return make_model(tmp_path_factory.mktemp("model") / "scan-t.onnx",
-                      metadata={"temperature": "1.5", "scan_temperature": "0.6"})
+                      metadata={"temperature": "1.5", "scan_temperature": "0.6", "pool_sharpness": "0.3"})
 
 
 @pytest.fixture(scope="module")

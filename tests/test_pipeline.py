@@ -90,6 +90,23 @@ def test_scanned_pages_are_calibrated_as_scans(tmp_path: Path) -> None:
         assert (sharp.argmax(1) == soft.argmax(1)).all() and (sharp.max(1) > soft.max(1)).all(), path.name
 
 
+def test_pages_and_documents_pool_with_the_models_sharpness(tmp_path: Path) -> None:
+    from model_factory import make_model
+
+    pdf = make_score_pdf(tmp_path / "score.pdf", pages=2, systems_per_page=4)
+    plain = analyze(pdf, Classifier(make_model(tmp_path / "plain.onnx"), device="cpu"))
+    sharp = analyze(pdf, Classifier(make_model(tmp_path / "sharp.onnx", metadata={"pool_sharpness": "0.6"}),
+                                    device="cpu"))
+    labels = list(plain.summary.composers)
+    for a, b in zip(plain.page_results, sharp.page_results):
+        rows = np.stack([s.probs for s in b.systems])
+        np.testing.assert_allclose([s.probs for s in a.systems], rows, rtol=1e-5)  # rows are untouched
+        np.testing.assert_allclose([b.summary.composers[c] for c in labels], pool(rows, 0.6), atol=1e-4)
+        assert b.summary.best_guess == a.summary.best_guess and b.summary.confidence > a.summary.confidence
+    every = np.stack([s.probs for p in sharp.page_results for s in p.systems])
+    np.testing.assert_allclose([sharp.summary.composers[c] for c in labels], pool(every, 0.6), atol=1e-4)
+
+
 def test_no_music_abstains(tmp_path: Path, clf: Classifier) -> None:
     res = analyze(make_text_pdf(tmp_path / "t.pdf", pages=2), clf)
     assert res.error is None

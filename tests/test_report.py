@@ -35,6 +35,20 @@ def test_one_loud_row_does_not_outvote_the_others() -> None:
     np.testing.assert_allclose(pool(p), np.exp(logp) / np.exp(logp).sum())
 
 
+def test_sharpness_runs_from_the_mean_to_the_product_and_keeps_the_winner() -> None:
+    p = np.random.default_rng(3).dirichlet(np.ones(3), 6)
+    np.testing.assert_allclose(pool(p, 0.0), pool(p))
+    product = np.prod(p, axis=0)
+    np.testing.assert_allclose(pool(p, 1.0), product / product.sum())
+    confidences = [pool(p, s).max() for s in (0.0, 0.3, 0.6, 1.0)]
+    assert confidences == sorted(confidences) and len(set(confidences)) == 4
+    assert {int(pool(p, s).argmax()) for s in (0.0, 0.3, 0.6, 1.0)} == {int(pool(p).argmax())}
+    one = p[:1]
+    np.testing.assert_allclose(pool(one, 0.7), one[0])  # one row is one row, however sharp
+    s = summarize(rows(*[tuple(r) for r in p]), LABELS, threshold=0.0, sharpness=0.5)
+    np.testing.assert_allclose([s.composers[c] for c in LABELS], pool(p, 0.5), atol=1e-4)  # rounded
+
+
 def test_a_zero_does_not_veto() -> None:
     p = np.array([[0.0, 0.9, 0.1], [0.0, 0.9, 0.1], [0.5, 0.0, 0.5]])
     out = pool(p)

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bytehoven_desktop.training.calibration import abstain_threshold, ece, fit_temperature
+from bytehoven_desktop.training.calibration import abstain_threshold, composer_weights, ece, fit_temperature
 from bytehoven_desktop.training.corpus import assign_splits, read_sources, source_split
 
 torch = pytest.importorskip("torch")
@@ -71,6 +71,48 @@ def test_temperature_and_ece() -> None:
     fixed = np.exp(logits / true_t / t)
     fixed /= fixed.sum(1, keepdims=True)
     assert ece(fixed, y) < ece(sharp, y) and ece(fixed, y) < 0.03
+
+
+def test_the_temperature_weighs_every_composer_alike() -> None:
+    rng = np.random.default_rng(2)
+    # Composer 0: many rows, calibrated at T = 1. Composer 1: few rows, twice too confident.
+    def rows(n: int, c: int, sharpen: float) -> tuple[np.ndarray, np.ndarray]:
+        logits = rng.normal(0, 1.5, (n, 3))
+        p = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
+        y = np.array([rng.choice(3, p=r) for r in p])
+        keep = y == c  # rows whose true composer is c
+        return logits[keep] * sharpen, y[keep]
+    la, ya = rows(9000, 0, 1.0)
+    lb, yb = rows(900, 1, 2.0)
+    logits, y = np.concatenate([la, lb]), np.concatenate([ya, yb])
+    w = composer_weights(y)
+    assert w.sum() == pytest.approx(1.0) and w[y == 0].sum() == pytest.approx(w[y == 1].sum())
+    plain, balanced = fit_temperature(logits, y, balanced=False), fit_temperature(logits, y)
+    # Balanced is the fit on a dev set where both composers had as many rows.
+    rep = np.concatenate([np.arange(len(ya))] + [len(ya) + np.arange(len(yb))] * (len(ya) // len(yb)))
+    equalised = fit_temperature(logits[rep], y[rep], balanced=False)
+    assert balanced == pytest.approx(equalised, rel=0.05)
+    assert balanced > plain  # the over-confident minority now counts as much as the majority
+
+
+def test_pool_sharpness_follows_how_far_a_pages_rows_agree() -> None:
+    from bytehoven_desktop.training.calibration import fit_pool_sharpness
+
+    rng = np.random.default_rng(4)
+    n_pages, per_page, k = 300, 6, 5
+    y = np.repeat(rng.integers(0, k, n_pages), per_page)
+    pages = [f"d{i // 2}#{i % 2}" for i in range(n_pages) for _ in range(per_page)]  # two pages a document
+
+    def calibrated_rows(shared: bool) -> np.ndarray:
+        # Each row's evidence: a noisy vote for the true composer. Calibrated rows (softmax of the evidence
+        # is the posterior). Shared: a page's rows repeat one draw (no new evidence); else independent.
+        noise = rng.normal(0, 1.0, (n_pages, k)).repeat(per_page, 0) if shared else rng.normal(0, 1.0, (len(y), k))
+        z = noise + 1.0 * np.eye(k)[y]
+        return np.exp(z) / np.exp(z).sum(1, keepdims=True)
+
+    copies, independent = fit_pool_sharpness(calibrated_rows(True), y, pages), \
+        fit_pool_sharpness(calibrated_rows(False), y, pages)
+    assert copies < 0.15 < 0.6 < independent <= 1.0
 
 
 def test_abstain_threshold_sits_where_pages_turn_unreliable() -> None:
@@ -405,7 +447,7 @@ def test_calibrate_a_model_file_on_dev_rows(tmp_path: Path, monkeypatch: pytest.
     rows = rng.integers(0, 256, (n, round(h * 1.5), round(w * 1.5)), dtype=np.uint8)
     meta = [{"index": i, "composer": LABELS[i % 4], "split": "train" if i < 8 else "dev",
              "kind": "scan" if i >= 24 else "symbolic", "variant": 0, "group": f"g{i % 5}", "work_id": "w",
-             "source": f"s{i % 7}", "page": i % 3} for i in range(n)]
+             "source": f"s{i % 7}", "page": i % 3, "scan_look": "1" if 8 <= i < 13 else "0"} for i in range(n)]
     data = _dataset(tmp_path / "data", rows, meta, h, w)
     model = make_model(tmp_path / "m.onnx", metadata={"temperature": "9.0"})
     out = tmp_path / "calibrated.onnx"
@@ -413,15 +455,19 @@ def test_calibrate_a_model_file_on_dev_rows(tmp_path: Path, monkeypatch: pytest.
     info = Classifier(out, device="cpu", threads=1).info
     assert info.temperature != 9.0 and info.scan_temperature is not None and info.abstain_threshold is not None
     assert info.metadata["calibration_command"].startswith("bytehoven calibrate --model")
+    assert "pool_sharpness" in info.metadata and 0.0 <= info.pool_sharpness <= 1.0
     assert info.metadata["name"] == "tiny-test-model"  # the rest of the metadata is kept
-    # The temperatures are those that fit: the engraved dev rows' and the scan dev rows' own.
+    # The temperatures are those that fit: the engraved dev rows' (born-digital pages only: no rows with
+    # the synthetic scan look) and the scan dev rows' own.
     clf = Classifier(model, device="cpu", threads=1)
     from bytehoven_desktop.training.recalibrate import onnx_logits
     from bytehoven_desktop.training.train import load_data
 
     d = load_data(data, in_memory=False).at_size((h, w))
     for scans, t in ((False, info.temperature), (True, info.scan_temperature)):
-        idx = np.array([i for i in range(n) if meta[i]["split"] == "dev" and (meta[i]["kind"] == "scan") == scans])
+        idx = np.array([i for i in range(n) if meta[i]["split"] == "dev" and (meta[i]["kind"] == "scan") == scans
+                        and (scans or meta[i]["scan_look"] == "0")])
+        assert len(idx) == (16 if scans else 11)
         y = np.array([LABELS.index(meta[i]["composer"]) for i in idx])
         assert t == pytest.approx(calibration.fit_temperature(onnx_logits(clf, d, idx), y), rel=1e-3)
     # Weights untouched.
@@ -429,5 +475,41 @@ def test_calibrate_a_model_file_on_dev_rows(tmp_path: Path, monkeypatch: pytest.
     assert [x.SerializeToString() for x in a.graph.initializer] == [x.SerializeToString() for x in b.graph.initializer]
     # Too few dev scans: no scan temperature, scans are calibrated as engravings.
     monkeypatch.setattr(calibration, "MIN_SCAN_ROWS", 1000)
-    assert main(["calibrate", "--model", str(out), "--data", str(data), "--out", str(out)]) == 0
-    assert Classifier(out, device="cpu", threads=1).info.scan_temperature is None
+    assert main(["calibrate", "--model", str(out), "--data", str(data), "--out", str(out), "--name", "renamed"]) == 0
+    info = Classifier(out, device="cpu", threads=1).info
+    assert info.scan_temperature is None and info.name == "renamed"
+
+
+def test_calibrate_on_the_corpus_dev_groups_cut_as_the_app_cuts_them(tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    from types import SimpleNamespace
+
+    from bytehoven_desktop.classifier import Classifier
+    from bytehoven_desktop.training import evaluate, recalibrate
+    from model_factory import LABELS, make_model
+
+    rng = np.random.default_rng(5)
+    seen: dict = {}
+
+    def task(key: str, composer: str, kind: str) -> SimpleNamespace:
+        return SimpleNamespace(key=key, source=SimpleNamespace(composer=composer, kind=kind))
+
+    held = [task("a", LABELS[0], "symbolic"), task("b", LABELS[1], "engraved"), task("c", LABELS[2], "scan"),
+            task("d", "nobody", "symbolic"), task("e", LABELS[0], "symbolic")]
+    rows = {k: (rng.integers(0, 256, (n, 32, 192), dtype=np.uint8), np.arange(n) % 2 + 1)
+            for k, n in (("a", 3), ("b", 2), ("c", 4), ("d", 2))}  # "e": its engraving failed, no rows
+
+    def fake_held_out_rows(corpus: Path, work: Path, split: str, h: int, w: int, **kw: object) -> tuple:
+        seen.update(split=split, size=(h, w), work=work, **kw)
+        return held, rows, []
+
+    monkeypatch.setattr(evaluate, "held_out_rows", fake_held_out_rows)
+    clf = Classifier(make_model(tmp_path / "m.onnx"), device="cpu", threads=1)
+    logits, y, pages, s_logits, s_y, s_pages = recalibrate.corpus_dev_logits(
+        clf, tmp_path / "corpus", tmp_path / "work", jobs=1, limit=80, engraver_limits={"lilypond": 15})
+    assert seen["split"] == "dev" and seen["scan_splits"] == ("dev",) and seen["size"] == clf.input_size
+    assert seen["limit"] == 80 and seen["engraver_limits"] == {"lilypond": 15}
+    assert logits.shape == (5, len(LABELS)) and list(y) == [0, 0, 0, 1, 1]  # "nobody" is not a label
+    assert pages == ["a#1", "a#2", "a#1", "b#1", "b#2"]
+    np.testing.assert_allclose(logits[3:], clf.logits(rows["b"][0]), rtol=1e-5, atol=1e-5)
+    assert s_logits.shape == (4, len(LABELS)) and list(s_y) == [2] * 4 and s_pages[0] == "c#1"

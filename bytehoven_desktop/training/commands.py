@@ -82,12 +82,21 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--views", type=int, default=1, metavar="N",
                    help="test-time views per row the app pools (calibrated on dev with as many)")
 
-    c = sub.add_parser("calibrate", help="fit a model's temperatures (engravings, scans) and abstain threshold "
-                                         "afresh on a dataset's dev rows, weights untouched")
+    c = sub.add_parser("calibrate", help="fit a model's temperatures (engravings, scans), pool sharpness and "
+                                         "abstain threshold afresh on a dataset's dev rows, weights untouched")
     c.add_argument("--model", type=Path, required=True)
-    c.add_argument("--data", type=Path, required=True, help="a dataset built by `bytehoven dataset`")
+    c.add_argument("--data", type=Path, default=None, help="a dataset built by `bytehoven dataset` (its dev rows); "
+                   "with --corpus, a work folder whose engravings are reused")
+    c.add_argument("--corpus", type=Path, default=None,
+                   help="calibrate on the corpus's dev groups instead, engraved and cut as `evaluate` does "
+                        "(no full build needed)")
+    c.add_argument("--jobs", type=int, default=2)
+    c.add_argument("--limit", type=int, default=None, metavar="N", help="with --corpus: as for `bytehoven dataset`")
+    c.add_argument("--engraver-limit", action="append", default=[], metavar="NAME=N", help="as for `bytehoven dataset`")
     c.add_argument("--out", type=Path, required=True, help="the calibrated model (may be --model itself)")
     c.add_argument("--threads", type=int, default=None)
+    c.add_argument("--name", default=None, help="a new model name (users see it; the calibration is part of "
+                                                "what a model says)")
 
     q = sub.add_parser("quantize", help="static int8 QDQ model for CPU, calibrated on dev rows")
     q.add_argument("--model", type=Path, required=True)
@@ -175,8 +184,12 @@ def main(argv: Sequence[str]) -> int:
     if args.command == "calibrate":
         from .recalibrate import recalibrate
 
-        print(json.dumps(recalibrate(args.model, args.data, args.out,
-                                     "bytehoven " + " ".join(shlex.quote(a) for a in argv), args.threads), indent=1))
+        if args.data is None and args.corpus is None:
+            raise SystemExit("calibrate needs --data (a built dataset) or --corpus (its dev groups)")
+        print(json.dumps(recalibrate(args.model, None if args.corpus else args.data, args.out,
+                                     "bytehoven " + " ".join(shlex.quote(a) for a in argv), args.threads, args.name,
+                                     corpus=args.corpus, work=args.data, jobs=args.jobs, limit=args.limit,
+                                     engraver_limits=_engraver_limits(args.engraver_limit)), indent=1))
         return 0
     if args.command == "quantize":
         from .quantize import quantize

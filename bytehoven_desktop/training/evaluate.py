@@ -44,6 +44,19 @@ def _extract(tasks: list[Task], work: Path, height: int, width: int, jobs: int) 
     return out
 
 
+def held_out_rows(corpus: Path, work: Path, split: str, height: int, width: int, jobs: int = 2,
+                  engravers: Sequence[str] = ("verovio", *PDF_ENGRAVERS), limit: int | None = None,
+                  engraver_limits: Mapping[str, int] | None = None, scan_splits: Sequence[str] = ("dev", "test"),
+                  ) -> tuple[list[Task], dict[str, tuple[np.ndarray, np.ndarray]], list]:
+    """The tasks of ``split`` (and the real scans of ``scan_splits``), engraved into ``work`` and cut as the
+    app cuts them: (tasks, {task key: (rows, page numbers)}, engraving failures)."""
+    tasks, _ = plan(corpus, engravers=engravers, limit=limit, engraver_limits=engraver_limits)
+    held = [t for t in tasks if (t.split == split and t.source.kind != "scan")
+            or (t.source.kind == "scan" and t.split in scan_splits)]
+    held, failures = engrave_tasks(held, work / "engraved", jobs)
+    return held, _extract(held, work, height, width, jobs), failures
+
+
 def macro_f1(y: np.ndarray, pred: np.ndarray, n: int) -> float:
     f1s = []
     for c in range(n):
@@ -57,7 +70,8 @@ def macro_f1(y: np.ndarray, pred: np.ndarray, n: int) -> float:
 
 
 def _metrics(probs: np.ndarray, raw: np.ndarray, y: np.ndarray, page_key: list[str], doc_key: list[str],
-             labels: list[str]) -> dict:
+             labels: list[str], sharpness: float = 0.0) -> dict:
+    """``probs`` calibrated; pages and documents pooled with the model's ``sharpness`` (``report.pool``)."""
     n = len(labels)
     res: dict = {"rows": int(len(y))}
     if not len(y):
@@ -69,8 +83,9 @@ def _metrics(probs: np.ndarray, raw: np.ndarray, y: np.ndarray, page_key: list[s
     res["ece_before"] = ece(softmax(raw), y)
     res["ece_after"] = ece(probs, y)
     for name, keys in (("page", page_key), ("document", doc_key)):
-        mp_, my = pooled_groups(probs, y, keys)
+        mp_, my = pooled_groups(probs, y, keys, sharpness)
         res[f"{name}s"] = int(len(my))
+        res[f"{name}_ece"] = ece(mp_, my)  # of the breakdown a user reads for a page, a document
         res[f"{name}_top1"] = float((mp_.argmax(1) == my).mean())
         res[f"{name}_top3"] = float((np.argsort(-mp_, 1)[:, :3] == my[:, None]).any(1).mean())
         res[f"{name}_macro_f1"] = macro_f1(my, mp_.argmax(1), n)
@@ -135,14 +150,15 @@ def sink_rates(y: np.ndarray, pred: np.ndarray, labels: Sequence[str]) -> dict:
 
 
 def subset_metrics(probs: np.ndarray, raw: np.ndarray, y: np.ndarray, pages: Sequence[str], docs: Sequence[str],
-                   groups: Sequence[str], labels: list[str], order: Sequence[str] = ENGRAVER_KINDS) -> dict:
+                   groups: Sequence[str], labels: list[str], order: Sequence[str] = ENGRAVER_KINDS,
+                   sharpness: float = 0.0) -> dict:
     """``_metrics`` for the rows of each value of ``groups`` (an engraver per row), in ``order``."""
     groups = np.asarray(groups)
     pages, docs = np.asarray(pages), np.asarray(docs)
     out = {}
     for g in [g for g in order if g in set(groups.tolist())]:
         m = groups == g
-        out[g] = _metrics(probs[m], raw[m], y[m], pages[m].tolist(), docs[m].tolist(), labels)
+        out[g] = _metrics(probs[m], raw[m], y[m], pages[m].tolist(), docs[m].tolist(), labels, sharpness)
     return out
 
 
@@ -153,7 +169,7 @@ def report_markdown(report: dict) -> str:
     lines = [f"Model {report['model']['name']}{extra}, {report['split']} groups (scans: {scans} groups).", "",
              "| subset | rows | row top-1 | row top-3 | pages | page top-1 | page top-3 | documents | doc top-1 | doc top-3 |",
              "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
-    eces = []
+    eces, pooled_eces = [], []
     for name in ("engraved", *ENGRAVER_KINDS[:-1], "scans", "scans-test"):
         r = report.get(name)
         if not r or not r.get("rows"):
@@ -164,8 +180,13 @@ def report_markdown(report: dict) -> str:
                      f"{pct('document_top3')} |")
         if "ece_after" in r:
             eces.append(f"{name} {pct('ece_before')} → {pct('ece_after')}")
+        if "page_ece" in r:
+            pooled_eces.append(f"{name} {pct('page_ece')} / {pct('document_ece')}")
     if eces:
         lines += ["", "Row ECE before → after calibration: " + "; ".join(eces) + "."]
+    if pooled_eces:
+        lines += ["", f"Page / document ECE (pool sharpness {report.get('pool_sharpness', 0.0):g}): "
+                  + "; ".join(pooled_eces) + "."]
     sink = report.get("sink")
     if sink:
         lines += ["", f"Sink rate (scan rows of a composer given to its most frequent wrong composer): max "
@@ -189,13 +210,11 @@ def evaluate(corpus: Path, model: Path | None, data: Path | None, work: Path, ou
     h, w = clf.input_size
     if data is not None:
         work = data
-    tasks, _ = plan(corpus, engravers=engravers, limit=limit, engraver_limits=engraver_limits)
-    held = [t for t in tasks if t.split == split or (t.source.kind == "scan" and t.split in ("dev", "test"))]
-    held, failures = engrave_tasks(held, work / "engraved", jobs)
-    rows_by_task = _extract(held, work, h, w, jobs)
+    held, rows_by_task, failures = held_out_rows(corpus, work, split, h, w, jobs, engravers, limit, engraver_limits)
     out.mkdir(parents=True, exist_ok=True)
     report: dict = {"model": {"name": clf.info.name, "sha256": clf.info.sha256}, "split": split,
                     "temperature": clf.info.temperature, "scan_temperature": clf.info.scan_temperature,
+                    "pool_sharpness": clf.info.pool_sharpness,
                     "engravers": list(engravers),
                     "engrave_failures": len(failures)}
     # Every row is classified once, though "scans-test" repeats rows of "scans".
@@ -227,9 +246,10 @@ def evaluate(corpus: Path, model: Path | None, data: Path | None, work: Path, ou
         raw = np.concatenate(parts)
         y = np.array(ys)
         probs = clf.info.calibrated(raw, scanned=subset != "engraved")  # as the app calibrates a scanned page
-        report[subset] = _metrics(probs, raw, y, pages, docs, labels)
+        report[subset] = _metrics(probs, raw, y, pages, docs, labels, clf.info.pool_sharpness)
         if subset == "engraved":
-            report.update(subset_metrics(probs, raw, y, pages, docs, kinds, labels, ENGRAVER_KINDS[:-1]))
+            report.update(subset_metrics(probs, raw, y, pages, docs, kinds, labels, ENGRAVER_KINDS[:-1],
+                                         clf.info.pool_sharpness))
         elif subset == "scans":
             report["sink"] = sink_rates(y, probs.argmax(1), labels)
         # The raw logits, so other aggregations or calibrations can be studied without rerunning.

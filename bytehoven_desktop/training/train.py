@@ -47,10 +47,13 @@ class RowData:
         return np.array([i for i, m in enumerate(self.meta) if all(m[k] == v for k, v in eq.items())], np.int64)
 
     def dev_rows(self, labels: list[str], scans: bool = False) -> tuple[np.ndarray, np.ndarray]:
-        """Indices and label numbers of the dev rows that calibrate a model: those of engraved and
-        symbolic sources, or (``scans``) those of real scans; composers outside ``labels`` left out."""
+        """Indices and label numbers of the dev rows that calibrate a model: those of born-digital pages
+        of engraved and symbolic sources, or (``scans``) those of real scans; composers outside
+        ``labels`` left out. Rows given the synthetic scan look are neither: the engraved temperature
+        is for pages the app takes as born-digital, which such a page would not be."""
         idx = np.array([i for i, m in enumerate(self.meta) if m["split"] == "dev"
-                        and (m["kind"] == "scan") == scans and m["composer"] in labels], np.int64)
+                        and (m["kind"] == "scan") == scans and m["composer"] in labels
+                        and (scans or m.get("scan_look", "0") != "1")], np.int64)
         return idx, np.array([labels.index(self.meta[i]["composer"]) for i in idx], np.int64)
 
     def document_keys(self, idx: np.ndarray) -> list[str]:
