@@ -110,8 +110,9 @@ class DocumentJob:
         notices = [n for n in dict.fromkeys(r.notice for r in self.ranges) if n]
         notices += list(self.notices) + damage_notices(done)
         return DocumentResult(str(self.path), self.sha256, self.pages, done,
-                              document_summary(done, labels, threshold, info.pool_sharpness), ",".join(devices) or device, info.name,
-                              info.sha256, error=document_error(self.path, done), notices=notices,
+                              document_summary(done, labels, threshold, info.pool_sharpness),
+                              ",".join(devices) or device, info.name, info.sha256,
+                              error=document_error(self.path, done), notices=notices,
                               seconds=time.perf_counter() - self.started)
 
 

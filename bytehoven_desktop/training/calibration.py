@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -19,6 +19,19 @@ def _nll(logits: np.ndarray, y: np.ndarray, t: float, w: np.ndarray) -> float:
     z = z - z.max(axis=1, keepdims=True)
     logp = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
     return float(-(w * logp[np.arange(len(y)), y]).sum())
+
+
+def _golden_min(f: Callable[[float], float], lo: float, hi: float, iterations: int) -> float:
+    """Where the unimodal ``f`` is least on [lo, hi] (golden-section search)."""
+    g = (np.sqrt(5) - 1) / 2
+    a, b = hi - g * (hi - lo), lo + g * (hi - lo)
+    for _ in range(iterations):
+        if f(a) < f(b):
+            hi = b
+        else:
+            lo = a
+        a, b = hi - g * (hi - lo), lo + g * (hi - lo)
+    return (lo + hi) / 2
 
 
 def composer_weights(y: np.ndarray) -> np.ndarray:
@@ -38,16 +51,7 @@ def fit_temperature(logits: np.ndarray, y: np.ndarray, balanced: bool = True) ->
     if len(y) == 0:
         return 1.0
     w = composer_weights(y) if balanced else np.full(len(y), 1.0 / len(y))
-    lo, hi = np.log(0.05), np.log(20.0)
-    g = (np.sqrt(5) - 1) / 2
-    a, b = hi - g * (hi - lo), lo + g * (hi - lo)
-    for _ in range(60):
-        if _nll(logits, y, float(np.exp(a)), w) < _nll(logits, y, float(np.exp(b)), w):
-            hi = b
-        else:
-            lo = a
-        a, b = hi - g * (hi - lo), lo + g * (hi - lo)
-    return float(np.exp((lo + hi) / 2))
+    return float(np.exp(_golden_min(lambda u: _nll(logits, y, float(np.exp(u)), w), np.log(0.05), np.log(20.0), 60)))
 
 
 def ece(probs: np.ndarray, y: np.ndarray, bins: int = 15) -> float:
@@ -100,16 +104,7 @@ def fit_pool_sharpness(probs: np.ndarray, y: np.ndarray, pages: Sequence[str]) -
     def loss(s: float) -> float:
         return _pooled_nll(probs, y, pages, s) + _pooled_nll(probs, y, docs, s)
 
-    g = (np.sqrt(5) - 1) / 2
-    lo, hi = 0.0, 1.0
-    a, b = hi - g * (hi - lo), lo + g * (hi - lo)
-    for _ in range(30):
-        if loss(a) < loss(b):
-            hi = b
-        else:
-            lo = a
-        a, b = hi - g * (hi - lo), lo + g * (hi - lo)
-    return float((lo + hi) / 2)
+    return float(_golden_min(loss, 0.0, 1.0, 30))
 
 
 def abstain_threshold(probs: np.ndarray, y: np.ndarray, pages: Sequence[str], floor: float = 0.15,
@@ -136,7 +131,8 @@ def calibrate_dev(logits: np.ndarray, y: np.ndarray, pages: Sequence[str], scan_
                   scan_y: np.ndarray, scan_pages: Sequence[str], min_scan_rows: int | None = None
                   ) -> tuple[dict[str, str], dict]:
     """The calibration a model's metadata carries, fitted on dev (composers weighted alike,
-    ``fit_temperature``): ``temperature`` on the rows of engraved (born-digital) pages, ``scan_temperature`` on the rows of real scans when there are at
+    ``fit_temperature``): ``temperature`` on the rows of engraved (born-digital) pages,
+    ``scan_temperature`` on the rows of real scans when there are at
     least ``min_scan_rows`` of them (the app knows a scanned page, ``document.PageImage.scanned``, and a
     model is not equally sure of both looks: one temperature cannot fit both), then ``pool_sharpness`` on
     every dev page and document, and the abstain threshold on every dev page, each calibrated and pooled

@@ -186,9 +186,9 @@ def main(argv: Sequence[str]) -> int:
 
         if args.data is None and args.corpus is None:
             raise SystemExit("calibrate needs --data (a built dataset) or --corpus (its dev groups)")
-        print(json.dumps(recalibrate(args.model, None if args.corpus else args.data, args.out,
+        print(json.dumps(recalibrate(args.model, args.data, args.out,
                                      "bytehoven " + " ".join(shlex.quote(a) for a in argv), args.threads, args.name,
-                                     corpus=args.corpus, work=args.data, jobs=args.jobs, limit=args.limit,
+                                     corpus=args.corpus, jobs=args.jobs, limit=args.limit,
                                      engraver_limits=_engraver_limits(args.engraver_limit)), indent=1))
         return 0
     if args.command == "quantize":

@@ -53,17 +53,18 @@ def corpus_dev_logits(clf: Classifier, corpus: Path, work: Path, jobs: int = 2, 
 
 
 def recalibrate(model: Path, data_dir: Path | None, out: Path, command: str = "", threads: int | None = None,
-                name: str | None = None, corpus: Path | None = None, work: Path | None = None, jobs: int = 2,
+                name: str | None = None, corpus: Path | None = None, jobs: int = 2,
                 limit: int | None = None, engraver_limits: Mapping[str, int] | None = None) -> dict:
     """Fit the temperatures, the pool sharpness and the abstain threshold of ``model`` on the dev rows of
     ``data_dir`` (``calibration.calibrate_dev``) and write the model with that metadata (and ``name``,
-    when given) to ``out``."""
+    when given) to ``out``. With ``corpus``, on its dev groups instead, ``data_dir`` (default data/eval)
+    being the work folder whose engravings are reused, as in ``evaluate``."""
     import onnx
 
     clf = Classifier(model, device="cpu", threads=threads, batch_size=64)
     labels = list(clf.labels)
     if corpus is not None:
-        fitted = corpus_dev_logits(clf, corpus, work or data_dir or Path("data/eval"), jobs, limit, engraver_limits)
+        fitted = corpus_dev_logits(clf, corpus, data_dir or Path("data/eval"), jobs, limit, engraver_limits)
     elif data_dir is not None:
         data = load_data(data_dir, in_memory=False).at_size(clf.input_size)
         fitted = []
